@@ -1,0 +1,38 @@
+"""The Azure Functions app: triggers only. Each hands over to the domain package `shared` in a line or two."""
+
+from __future__ import annotations
+
+import json
+
+import azure.functions as func
+
+from shared import http_api, settings, tasks, workflow
+from shared.runtime import get_runtime
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+
+@app.route(route="v1/requests", methods=["POST"])
+def submit_request(req: func.HttpRequest) -> func.HttpResponse:
+    return http_api.handle(req, http_api.submit)
+
+
+@app.route(route="v1/requests/{id}", methods=["GET"])
+def get_request(req: func.HttpRequest) -> func.HttpResponse:
+    return http_api.handle(req, http_api.get_request)
+
+
+@app.queue_trigger(arg_name="msg", queue_name=settings.PLAN_QUEUE, connection=settings.STORAGE_CONNECTION)
+def plan(msg: func.QueueMessage) -> None:
+    workflow.plan(get_runtime(), json.loads(msg.get_body())["requestId"])
+
+
+@app.queue_trigger(arg_name="msg", queue_name=settings.WORK_QUEUE, connection=settings.STORAGE_CONNECTION)
+def work(msg: func.QueueMessage) -> None:
+    body = json.loads(msg.get_body())
+    tasks.execute(get_runtime(), body["requestId"], body["taskId"])
+
+
+@app.queue_trigger(arg_name="msg", queue_name=settings.FINALIZE_QUEUE, connection=settings.STORAGE_CONNECTION)
+def finalize(msg: func.QueueMessage) -> None:
+    workflow.finalize(get_runtime(), json.loads(msg.get_body())["requestId"])

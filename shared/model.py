@@ -1,0 +1,123 @@
+"""The product's records: a data subject request and the tasks it fans out into."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from shared.matching import Subject
+
+RequestType = Literal["export", "erasure"]
+# accepted -> running -> completed | completed_with_errors | failed
+RequestStatus = Literal["accepted", "running", "completed", "completed_with_errors", "failed"]
+TaskStatus = Literal["queued", "running", "done", "failed"]
+TERMINAL_REQUEST: Final = frozenset({"completed", "completed_with_errors", "failed"})
+OPEN_TASK: Final = ("queued", "running")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def iso(moment: dt.datetime | None) -> str | None:
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if moment else None
+
+
+def add_months(moment: dt.datetime, months: int) -> dt.datetime:
+    """Same day `months` later, clamped to the month's last day (GDPR Art. 12(3): 'one month')."""
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+@dataclass(frozen=True)
+class WorkspaceRef:
+    subscription_id: str
+    resource_group: str
+    name: str
+    location: str = ""
+    hosts: dict[str, str] = field(default_factory=dict)  # service key -> base URL (from discovery)
+
+    @property
+    def arm_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.MachineLearningServices/workspaces/{self.name}"
+        )
+
+    def placeholders(self) -> dict[str, str]:
+        return {
+            "subscriptionId": self.subscription_id,
+            "resourceGroupName": self.resource_group,
+            "workspaceName": self.name,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "subscriptionId": self.subscription_id,
+            "resourceGroup": self.resource_group,
+            "name": self.name,
+            "location": self.location,
+            "hosts": self.hosts,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorkspaceRef:
+        return cls(
+            data["subscriptionId"],
+            data["resourceGroup"],
+            data["name"],
+            data.get("location", ""),
+            dict(data.get("hosts") or {}),
+        )
+
+
+@dataclass
+class DsrRequest:
+    id: str
+    type: RequestType
+    subject: Subject | None  # None: whole-workspace export
+    scope: dict[str, list[str]]  # workspaces (ARM ids), resourceGroups (ARM ids), subscriptions (ids)
+    received_at: dt.datetime
+    status: RequestStatus = "accepted"
+    dry_run: bool = False
+    reference: str | None = None
+    idempotency_key: str | None = None
+    pipeline_ids: list[dict[str, str]] = field(default_factory=list)  # requester-listed pipeline objects
+    stage: str = "collect"  # collect -> pipelines -> done
+    updated_at: dt.datetime | None = None
+    completed_at: dt.datetime | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    manifest_path: str | None = None
+    etag: str | None = None
+
+    @property
+    def due_at(self) -> dt.datetime:
+        return add_months(self.received_at, 1)
+
+
+@dataclass
+class Task:
+    request_id: str
+    task_id: str  # RowKey suffix; deterministic, so spawning is idempotent
+    kind: str  # scope | workspace | a family name | runs | pipelines
+    params: dict[str, Any] = field(default_factory=dict)
+    workspace: WorkspaceRef | None = None
+    status: TaskStatus = "queued"
+    checkpoint: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, int] = field(default_factory=dict)  # calls, retries, throttled, pages, seen, kept
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> path, records, bytes, sha256
+    found: dict[str, Any] = field(default_factory=dict)  # e.g. pipeline ids seen in runs, with reasons
+    error: str | None = None
+    lease_owner: str | None = None
+    lease_until: dt.datetime | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    etag: str | None = None
+
+    @property
+    def family(self) -> str:
+        return self.kind

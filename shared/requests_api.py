@@ -1,0 +1,112 @@
+"""The request model at the edge: what a caller may POST to /api/v1/requests, validated strictly."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+# Azure resource names as ARM accepts them for resource groups and ML workspaces: no '/', '?', '#', '%', spaces.
+_RG = r"[-\w._()]{1,90}"
+_WS = r"[A-Za-z0-9][A-Za-z0-9_-]{1,32}"
+WORKSPACE_ID = re.compile(
+    rf"^/subscriptions/(?P<sub>{GUID[1:-1]})/resourceGroups/(?P<rg>{_RG})"
+    rf"/providers/Microsoft\.MachineLearningServices/workspaces/(?P<ws>{_WS})$",
+    re.IGNORECASE,
+)
+RESOURCE_GROUP_ID = re.compile(
+    rf"^/subscriptions/(?P<sub>{GUID[1:-1]})/resourceGroups/(?P<rg>{_RG})$", re.IGNORECASE
+)
+
+Upn = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=3, max_length=256, pattern=r"^[^@\s/?#%]+@[^@\s/?#%]+$"
+    ),
+]
+Guid = Annotated[str, StringConstraints(strip_whitespace=True, pattern=GUID)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=1024)
+
+
+class SubjectIn(Strict):
+    objectId: Guid | None = None
+    userPrincipalName: Upn | None = None
+    email: Upn | None = None
+
+    @model_validator(mode="after")
+    def one_identifier(self) -> SubjectIn:
+        if not (self.objectId or self.userPrincipalName or self.email):
+            raise ValueError(
+                "the subject needs at least one identifier: objectId, userPrincipalName or email"
+            )
+        return self
+
+
+class ScopeIn(Strict):
+    workspaces: list[Annotated[str, StringConstraints(max_length=400)]] = Field(
+        default_factory=list, max_length=500
+    )
+    resourceGroups: list[Annotated[str, StringConstraints(max_length=300)]] = Field(
+        default_factory=list, max_length=200
+    )
+    subscriptions: list[Guid] = Field(default_factory=list, max_length=100)
+
+    @field_validator("workspaces")
+    @classmethod
+    def workspace_ids(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not WORKSPACE_ID.match(value):
+                raise ValueError(f"not an Azure ML workspace ARM id: {value[:120]!r}")
+        return values
+
+    @field_validator("resourceGroups")
+    @classmethod
+    def resource_group_ids(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not RESOURCE_GROUP_ID.match(value):
+                raise ValueError(f"not a resource group ARM id: {value[:120]!r}")
+        return values
+
+    @model_validator(mode="after")
+    def not_empty(self) -> ScopeIn:
+        if not (self.workspaces or self.resourceGroups or self.subscriptions):
+            raise ValueError("the scope names no workspace, resource group or subscription")
+        return self
+
+
+class PipelineIdIn(Strict):
+    workspace: Annotated[str, StringConstraints(max_length=400)]
+    kind: Literal["experiment", "graph", "module", "template", "datasource"]
+    id: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+    @field_validator("workspace")
+    @classmethod
+    def workspace_id(cls, value: str) -> str:
+        if not WORKSPACE_ID.match(value):
+            raise ValueError("not an Azure ML workspace ARM id")
+        return value
+
+
+class SubmitIn(Strict):
+    type: Literal["export"]
+    subject: SubjectIn | None = None
+    wholeWorkspace: bool = False
+    scope: ScopeIn
+    pipelineIds: list[PipelineIdIn] = Field(default_factory=list, max_length=1000)
+    reference: Annotated[str, StringConstraints(max_length=200, pattern=r"^[\w .:#/-]*$")] | None = None
+
+    @model_validator(mode="after")
+    def subject_or_whole_workspace(self) -> SubmitIn:
+        if self.wholeWorkspace:
+            if self.subject is not None:
+                raise ValueError("a whole-workspace export names no subject")
+            if self.scope.resourceGroups or self.scope.subscriptions or not self.scope.workspaces:
+                raise ValueError("a whole-workspace export names its workspaces explicitly by ARM id")
+        elif self.subject is None:
+            raise ValueError("a subject is required (or wholeWorkspace: true with explicit workspaces)")
+        return self

@@ -1,0 +1,140 @@
+"""Every app setting the product reads, in one place.
+
+Names are constants; `Settings.from_env()` parses them once, with defaults for the optional ones, and fails
+loudly naming a missing required one. The Bicep deployment sets exactly these (a contract test checks it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+# Storage, identity-based (the same connection the Functions host uses for its queue triggers).
+STORAGE_CONNECTION: Final = "AzureWebJobsStorage"
+STORAGE_BLOB_URI: Final = "AzureWebJobsStorage__blobServiceUri"
+STORAGE_QUEUE_URI: Final = "AzureWebJobsStorage__queueServiceUri"
+STORAGE_TABLE_URI: Final = "AzureWebJobsStorage__tableServiceUri"
+STORAGE_CREDENTIAL: Final = "AzureWebJobsStorage__credential"
+STORAGE_CLIENT_ID: Final = "AzureWebJobsStorage__clientId"
+
+# The managed identity the product calls Azure ML with (user-assigned client id; empty = system-assigned).
+IDENTITY_CLIENT_ID: Final = "DSR_IDENTITY_CLIENT_ID"
+
+# Azure ML service hosts. `{location}` is the workspace's region.
+ARM_BASE_URL: Final = "DSR_ARM_BASE_URL"
+EXPERIMENTS_BASE_URL: Final = "DSR_EXPERIMENTS_BASE_URL"
+MODELMANAGEMENT_BASE_URL: Final = "DSR_MODELMANAGEMENT_BASE_URL"
+PIPELINES_BASE_URL: Final = "DSR_PIPELINES_BASE_URL"
+ARM_AUDIENCE: Final = "DSR_ARM_AUDIENCE"
+USE_DISCOVERY: Final = "DSR_USE_DISCOVERY"
+ALLOWED_HOSTS: Final = "DSR_ALLOWED_HOSTS"
+
+# Behaviour.
+MATCH_FIELDS: Final = "DSR_MATCH_FIELDS"
+PSEUDONYM_KEY: Final = "DSR_PSEUDONYM_KEY"
+TASK_TIME_BUDGET_SECONDS: Final = "DSR_TASK_TIME_BUDGET_SECONDS"
+MAX_INPROCESS_RETRY_AFTER_SECONDS: Final = "DSR_MAX_INPROCESS_RETRY_AFTER_SECONDS"
+HTTP_TIMEOUT_SECONDS: Final = "DSR_HTTP_TIMEOUT_SECONDS"
+STATUS_RETRY_AFTER_SECONDS: Final = "DSR_STATUS_RETRY_AFTER_SECONDS"
+
+DEFAULT_ARM_BASE_URL: Final = "https://management.azure.com"
+DEFAULT_EXPERIMENTS_BASE_URL: Final = "https://{location}.experiments.azureml.net"
+DEFAULT_MODELMANAGEMENT_BASE_URL: Final = "https://{location}.modelmanagement.azureml.net"
+DEFAULT_PIPELINES_BASE_URL: Final = "https://{location}.aether.ms"
+DEFAULT_ARM_AUDIENCE: Final = "https://management.azure.com/.default"
+DEFAULT_ALLOWED_HOSTS: Final = "management.azure.com,*.experiments.azureml.net,*.modelmanagement.azureml.net,*.aether.ms,*.api.azureml.ms"
+DEFAULT_MATCH_FIELDS: Final = (
+    "createdBy.userObjectId,createdBy.upn,createdBy.userName,createdBy.email,systemData.createdBy"
+)
+
+# Fixed names of the product's own storage objects (not settings: the triggers name them in code).
+PLAN_QUEUE: Final = "dsr-plan"
+WORK_QUEUE: Final = "dsr-work"
+FINALIZE_QUEUE: Final = "dsr-finalize"
+REQUESTS_TABLE: Final = "DsrRequests"
+IDEMPOTENCY_TABLE: Final = "DsrIdempotency"
+EXPORT_CONTAINER: Final = "dsr-exports"
+
+
+class MissingSettingError(RuntimeError):
+    """A required app setting is not set."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"required app setting {name} is not set")
+        self.name = name
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    blob_service_uri: str
+    queue_service_uri: str
+    table_service_uri: str
+    identity_client_id: str | None = None
+    arm_base_url: str = DEFAULT_ARM_BASE_URL
+    experiments_base_url: str = DEFAULT_EXPERIMENTS_BASE_URL
+    modelmanagement_base_url: str = DEFAULT_MODELMANAGEMENT_BASE_URL
+    pipelines_base_url: str = DEFAULT_PIPELINES_BASE_URL
+    arm_audience: str = DEFAULT_ARM_AUDIENCE
+    use_discovery: bool = True
+    allowed_hosts: tuple[str, ...] = _csv(DEFAULT_ALLOWED_HOSTS)
+    match_fields: tuple[str, ...] = _csv(DEFAULT_MATCH_FIELDS)
+    pseudonym_key: bytes = field(default=b"", repr=False)
+    task_time_budget_seconds: float = 240.0
+    max_inprocess_retry_after_seconds: float = 5.0
+    http_timeout_seconds: float = 30.0
+    status_retry_after_seconds: int = 10
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+
+        def required(name: str) -> str:
+            value = env.get(name, "").strip()
+            if not value:
+                raise MissingSettingError(name)
+            return value
+
+        def optional(name: str, default: str) -> str:
+            value = env.get(name, "").strip()
+            return value or default
+
+        return cls(
+            blob_service_uri=required(STORAGE_BLOB_URI),
+            queue_service_uri=required(STORAGE_QUEUE_URI),
+            table_service_uri=required(STORAGE_TABLE_URI),
+            identity_client_id=env.get(IDENTITY_CLIENT_ID, "").strip() or None,
+            arm_base_url=optional(ARM_BASE_URL, DEFAULT_ARM_BASE_URL).rstrip("/"),
+            experiments_base_url=optional(EXPERIMENTS_BASE_URL, DEFAULT_EXPERIMENTS_BASE_URL).rstrip("/"),
+            modelmanagement_base_url=optional(
+                MODELMANAGEMENT_BASE_URL, DEFAULT_MODELMANAGEMENT_BASE_URL
+            ).rstrip("/"),
+            pipelines_base_url=optional(PIPELINES_BASE_URL, DEFAULT_PIPELINES_BASE_URL).rstrip("/"),
+            arm_audience=optional(ARM_AUDIENCE, DEFAULT_ARM_AUDIENCE),
+            use_discovery=_bool(optional(USE_DISCOVERY, "true")),
+            allowed_hosts=_csv(optional(ALLOWED_HOSTS, DEFAULT_ALLOWED_HOSTS)),
+            match_fields=_csv(optional(MATCH_FIELDS, DEFAULT_MATCH_FIELDS)),
+            pseudonym_key=required(PSEUDONYM_KEY).encode(),
+            task_time_budget_seconds=float(optional(TASK_TIME_BUDGET_SECONDS, "240")),
+            max_inprocess_retry_after_seconds=float(optional(MAX_INPROCESS_RETRY_AFTER_SECONDS, "5")),
+            http_timeout_seconds=float(optional(HTTP_TIMEOUT_SECONDS, "30")),
+            status_retry_after_seconds=int(optional(STATUS_RETRY_AFTER_SECONDS, "10")),
+        )
+
+    def service_base(self, service: str) -> str:
+        """The configured base URL template of an Azure ML service key (see catalog.SERVICES)."""
+        return {
+            "arm": self.arm_base_url,
+            "experiments": self.experiments_base_url,
+            "modelmanagement": self.modelmanagement_base_url,
+            "pipelines": self.pipelines_base_url,
+        }[service]

@@ -1,0 +1,297 @@
+"""The product's own storage: requests and tasks in Table storage, work on queues, packages in Blob.
+
+Every client authenticates with the managed identity (identity-based connection settings); nothing here
+knows an account key. Writes that decide progress use ETags (optimistic concurrency).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableServiceClient, TransactionOperation, UpdateMode
+from azure.storage.blob import BlobServiceClient, ContainerClient
+from azure.storage.queue import QueueServiceClient, TextBase64EncodePolicy
+
+from shared import settings as names
+from shared.amlclient import TokenCredential
+from shared.matching import Subject
+from shared.model import OPEN_TASK, DsrRequest, Task, WorkspaceRef
+
+log = logging.getLogger(__name__)
+
+MAX_QUEUE_DELAY_SECONDS = 7 * 24 * 3600 - 60
+
+
+class ConcurrencyError(Exception):
+    """The entity changed since it was read (ETag mismatch): read again and retry."""
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _time(value: Any) -> dt.datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+class Storage:
+    """Clients for the product's storage account, created once per process."""
+
+    def __init__(self, settings: names.Settings, credential: TokenCredential) -> None:
+        self.settings = settings
+        self.blob_service = BlobServiceClient(settings.blob_service_uri, credential=credential)
+        self.queue_service = QueueServiceClient(settings.queue_service_uri, credential=credential)
+        self.table_service = TableServiceClient(settings.table_service_uri, credential=credential)
+        self._ready = False
+        self._lock = threading.Lock()
+
+    def ensure(self) -> None:
+        """Create the tables, queues and container if missing (idempotent; once per process)."""
+        with self._lock:
+            if self._ready:
+                return
+            for table in (names.REQUESTS_TABLE, names.IDEMPOTENCY_TABLE):
+                try:
+                    self.table_service.create_table(table)
+                except ResourceExistsError:
+                    pass
+            for queue in (names.PLAN_QUEUE, names.WORK_QUEUE, names.FINALIZE_QUEUE):
+                try:
+                    self.queue_service.create_queue(queue)
+                except ResourceExistsError:
+                    pass
+            try:
+                self.blob_service.create_container(names.EXPORT_CONTAINER)
+            except ResourceExistsError:
+                pass
+            self._ready = True
+
+    @property
+    def container(self) -> ContainerClient:
+        return self.blob_service.get_container_client(names.EXPORT_CONTAINER)
+
+    def table(self, name: str) -> TableClient:
+        return self.table_service.get_table_client(name)
+
+    def send(self, queue: str, message: dict[str, Any], delay_seconds: float = 0) -> None:
+        """Put a message on a queue, base64-encoded as the Functions host expects, optionally delayed."""
+        client = self.queue_service.get_queue_client(queue, message_encode_policy=TextBase64EncodePolicy())
+        delay = int(min(max(delay_seconds, 0), MAX_QUEUE_DELAY_SECONDS))
+        client.send_message(_json(message), visibility_timeout=delay or None)
+
+
+class RequestStore:
+    """Requests and their tasks: one Table partition per request (RowKey `request`, `task-...`)."""
+
+    REQUEST_ROW = "request"
+    TASK_PREFIX = "task-"
+
+    def __init__(self, storage: Storage) -> None:
+        self.requests = storage.table(names.REQUESTS_TABLE)
+        self.idempotency = storage.table(names.IDEMPOTENCY_TABLE)
+
+    # -- requests -------------------------------------------------------------------------------------------
+    def create_request(self, request: DsrRequest) -> None:
+        self.requests.create_entity(self._request_entity(request))
+
+    def get_request(self, request_id: str) -> DsrRequest | None:
+        try:
+            entity = self.requests.get_entity(request_id, self.REQUEST_ROW)
+        except ResourceNotFoundError:
+            return None
+        return self._request_of(entity)
+
+    def update_request(self, request: DsrRequest) -> None:
+        """Replace the request row if nobody changed it since it was read; raise ConcurrencyError otherwise."""
+        try:
+            meta = self.requests.update_entity(
+                self._request_entity(request),
+                mode=UpdateMode.REPLACE,
+                etag=request.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except (ResourceModifiedError, ResourceNotFoundError) as exc:
+            raise ConcurrencyError(request.id) from exc
+        request.etag = meta.get("etag")
+
+    def claim_idempotency_key(self, key_hash: str, request_id: str) -> str:
+        """Record key -> request id; return the request id the key already points to, or this one."""
+        try:
+            self.idempotency.create_entity(
+                {"PartitionKey": key_hash[:2], "RowKey": key_hash, "RequestId": request_id}
+            )
+            return request_id
+        except ResourceExistsError:
+            entity = self.idempotency.get_entity(key_hash[:2], key_hash)
+            return str(entity["RequestId"])
+
+    # -- tasks ----------------------------------------------------------------------------------------------
+    def create_tasks(self, tasks: Iterable[Task]) -> list[Task]:
+        """Create the task rows that do not exist yet (in batches of 100); return those created."""
+        created: list[Task] = []
+        by_request: dict[str, list[Task]] = {}
+        for task in tasks:
+            by_request.setdefault(task.request_id, []).append(task)
+        for request_id, group in by_request.items():
+            existing = {
+                e["RowKey"]
+                for e in self.requests.query_entities(
+                    "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                    parameters={"pk": request_id, "lo": self.TASK_PREFIX, "hi": "task."},
+                    select=["RowKey"],
+                )
+            }
+            fresh = [t for t in group if self.TASK_PREFIX + t.task_id not in existing]
+            for start in range(0, len(fresh), 100):
+                chunk = fresh[start : start + 100]
+                operations: list[tuple[TransactionOperation, dict[str, Any]]] = [
+                    (TransactionOperation.CREATE, self._task_entity(t)) for t in chunk
+                ]
+                try:
+                    self.requests.submit_transaction(operations)  # type: ignore[arg-type]
+                    created.extend(chunk)
+                except Exception:
+                    for task in chunk:
+                        try:
+                            self.requests.create_entity(self._task_entity(task))
+                            created.append(task)
+                        except ResourceExistsError:
+                            pass
+        return created
+
+    def get_task(self, request_id: str, task_id: str) -> Task | None:
+        try:
+            entity = self.requests.get_entity(request_id, self.TASK_PREFIX + task_id)
+        except ResourceNotFoundError:
+            return None
+        return self._task_of(entity)
+
+    def update_task(self, task: Task) -> None:
+        try:
+            meta = self.requests.update_entity(
+                self._task_entity(task),
+                mode=UpdateMode.REPLACE,
+                etag=task.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except (ResourceModifiedError, ResourceNotFoundError) as exc:
+            raise ConcurrencyError(f"{task.request_id}/{task.task_id}") from exc
+        task.etag = meta.get("etag")
+
+    def list_tasks(self, request_id: str) -> Iterator[Task]:
+        for entity in self.requests.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            parameters={"pk": request_id, "lo": self.TASK_PREFIX, "hi": "task."},
+        ):
+            yield self._task_of(entity)
+
+    def has_open_tasks(self, request_id: str) -> bool:
+        entities = self.requests.query_entities(
+            "PartitionKey eq @pk and (Status eq @a or Status eq @b)",
+            parameters={"pk": request_id, "a": OPEN_TASK[0], "b": OPEN_TASK[1]},
+            select=["RowKey"],
+            results_per_page=1,
+        )
+        return next(iter(entities), None) is not None
+
+    # -- entity mapping -------------------------------------------------------------------------------------
+    def _request_entity(self, r: DsrRequest) -> dict[str, Any]:
+        return {
+            "PartitionKey": r.id,
+            "RowKey": self.REQUEST_ROW,
+            "Type": r.type,
+            "Status": r.status,
+            "Subject": _json(r.subject.as_dict()) if r.subject else "",
+            "Scope": _json(r.scope),
+            "DryRun": r.dry_run,
+            "Reference": r.reference or "",
+            "IdempotencyKey": r.idempotency_key or "",
+            "PipelineIds": _json(r.pipeline_ids),
+            "Stage": r.stage,
+            "ReceivedAt": r.received_at,
+            "UpdatedAt": r.updated_at or r.received_at,
+            "CompletedAt": r.completed_at.isoformat() if r.completed_at else "",
+            "Errors": _json(r.errors),
+            "ManifestPath": r.manifest_path or "",
+        }
+
+    def _request_of(self, e: Any) -> DsrRequest:
+        subject = json.loads(e["Subject"]) if e.get("Subject") else None
+        received = _time(e["ReceivedAt"])
+        assert received is not None
+        return DsrRequest(
+            id=e["PartitionKey"],
+            type=e["Type"],
+            subject=Subject(subject.get("objectId"), subject.get("userPrincipalName"), subject.get("email"))
+            if subject
+            else None,
+            scope=json.loads(e["Scope"]),
+            received_at=received,
+            status=e["Status"],
+            dry_run=bool(e.get("DryRun")),
+            reference=e.get("Reference") or None,
+            idempotency_key=e.get("IdempotencyKey") or None,
+            pipeline_ids=json.loads(e.get("PipelineIds") or "[]"),
+            stage=e.get("Stage") or "collect",
+            updated_at=_time(e.get("UpdatedAt")),
+            completed_at=_time(e.get("CompletedAt")),
+            errors=json.loads(e.get("Errors") or "[]"),
+            manifest_path=e.get("ManifestPath") or None,
+            etag=e.metadata.get("etag"),
+        )
+
+    def _task_entity(self, t: Task) -> dict[str, Any]:
+        return {
+            "PartitionKey": t.request_id,
+            "RowKey": self.TASK_PREFIX + t.task_id,
+            "Kind": t.kind,
+            "Status": t.status,
+            "Params": _json(t.params),
+            "Workspace": _json(t.workspace.as_dict()) if t.workspace else "",
+            "Checkpoint": _json(t.checkpoint),
+            "Stats": _json(t.stats),
+            "Outputs": _json(t.outputs),
+            "Found": _json(t.found),
+            "Error": t.error or "",
+            "LeaseOwner": t.lease_owner or "",
+            "LeaseUntil": t.lease_until.isoformat() if t.lease_until else "",
+            "StartedAt": t.started_at.isoformat() if t.started_at else "",
+            "FinishedAt": t.finished_at.isoformat() if t.finished_at else "",
+        }
+
+    def _task_of(self, e: Any) -> Task:
+        return Task(
+            request_id=e["PartitionKey"],
+            task_id=e["RowKey"][len(self.TASK_PREFIX) :],
+            kind=e["Kind"],
+            params=json.loads(e.get("Params") or "{}"),
+            workspace=WorkspaceRef.from_dict(json.loads(e["Workspace"])) if e.get("Workspace") else None,
+            status=e["Status"],
+            checkpoint=json.loads(e.get("Checkpoint") or "{}"),
+            stats=json.loads(e.get("Stats") or "{}"),
+            outputs=json.loads(e.get("Outputs") or "{}"),
+            found=json.loads(e.get("Found") or "{}"),
+            error=e.get("Error") or None,
+            lease_owner=e.get("LeaseOwner") or None,
+            lease_until=_time(e.get("LeaseUntil")),
+            started_at=_time(e.get("StartedAt")),
+            finished_at=_time(e.get("FinishedAt")),
+            etag=e.metadata.get("etag"),
+        )
+
+
+def block_id(output: str, index: int) -> str:
+    """Deterministic block id: re-staging the same page after a crash overwrites, never duplicates."""
+    return base64.b64encode(f"{output[:40]:<40}{index:08d}".encode()).decode()

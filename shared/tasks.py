@@ -1,0 +1,533 @@
+"""One task: page one endpoint family in one workspace, keep the subject's records, write them to Blob.
+
+Task kinds:
+  scope       list the workspaces of a subscription (S1) or resource group (E1); spawn a `workspace` task each
+  workspace   read the workspace (E2) and its discovery document; spawn one task per workspace family
+  <family>    computes, experiments, notifications, datastores, models, assets, images, services: page the
+              family's list, keep the subject's records, read each kept record's detail; `experiments` also
+              spawns one `runs` task per experiment
+  runs        one experiment: its runs (E6, E7), their metrics (E8, E9) and artifacts (E10); notes the pipeline
+              object ids its runs point to
+  pipelines   one workspace: fetch the pipeline objects (E23-E27) found in runs or listed by the requester
+
+Every task checkpoints after each page (cursor, staged blocks, counts) and resumes from there when its
+message is delivered again; it yields before its time budget ends and when throttled, re-enqueueing itself
+with a visibility delay, so no worker sleeps on a long wait.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared import settings as names
+from shared.amlclient import AmlError, CallStats, ThrottledError, with_query
+from shared.catalog import DISCOVERY_KEYS, ENDPOINTS, FAMILIES, PIPELINE_KINDS, WORKSPACE_FAMILIES, Endpoint
+from shared.matching import Matcher
+from shared.model import DsrRequest, Task, WorkspaceRef, utcnow
+from shared.outbound import DisallowedUrlError, validate_region
+from shared.package import OutputWriter, safe_segment, task_folder
+from shared.runtime import Runtime
+from shared.scrub import scrub
+from shared.storage import ConcurrencyError
+
+log = logging.getLogger(__name__)
+
+MAX_TRANSIENT_ATTEMPTS = 5
+LEASE_GRACE_SECONDS = 60
+
+
+class YieldNowError(Exception):
+    """The invocation's time budget is spent: save and continue in a fresh message."""
+
+
+class LeaseLostError(Exception):
+    """Another invocation took the task over (our lease expired): stop without writing."""
+
+
+def short_hash(text: str) -> str:
+    return hashlib.sha256(text.lower().encode()).hexdigest()[:12]
+
+
+def workspace_task_id(ws: WorkspaceRef) -> str:
+    return "ws-" + short_hash(ws.arm_id)
+
+
+@dataclass
+class TaskContext:
+    rt: Runtime
+    request: DsrRequest
+    task: Task
+    deadline: float
+    matcher: Matcher
+    writer: OutputWriter
+    stats: CallStats = field(default_factory=CallStats)
+
+    # -- URLs -----------------------------------------------------------------------------------------------
+    def base(self, service: str) -> str:
+        ws = self.task.workspace
+        if service == "arm":
+            return self.rt.settings.arm_base_url
+        assert ws is not None, "a data-plane call needs a workspace"
+        if ws.hosts.get(service):
+            return ws.hosts[service].rstrip("/")
+        return self.rt.settings.service_base(service).replace("{location}", validate_region(ws.location))
+
+    def url(self, endpoint: Endpoint, extra: dict[str, str] | None = None, **values: str) -> str:
+        ws = self.task.workspace
+        fill = {**(ws.placeholders() if ws else {}), **values}
+        params = {"api-version": endpoint.api_version} if endpoint.api_version else {}
+        params.update(extra or {})
+        return with_query(self.base(endpoint.service) + endpoint.render(**fill), params)
+
+    # -- progress -------------------------------------------------------------------------------------------
+    def count(self, key: str, n: int = 1) -> None:
+        self.task.stats[key] = self.task.stats.get(key, 0) + n
+
+    def save(self) -> None:
+        """Persist the checkpoint; lose the task if someone else holds it now."""
+        for key, value in self.stats.as_dict().items():
+            self.task.stats[key] = self.task.stats.get(key, 0) + value
+        self.stats = CallStats()
+        try:
+            self.rt.store.update_task(self.task)
+        except ConcurrencyError as exc:
+            raise LeaseLostError(self.task.task_id) from exc
+
+    def check_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise YieldNowError
+
+    def spawn(self, tasks: list[Task]) -> None:
+        spawn(self.rt, tasks)
+
+    def keep(self, endpoint: Endpoint, record: dict[str, Any], reason: str) -> dict[str, Any]:
+        clean, redacted = scrub(record)
+        if redacted:
+            self.count("redacted", redacted)
+        ws = self.task.workspace
+        return {
+            "endpoint": endpoint.id,
+            "workspace": ws.arm_id if ws else None,
+            "matchedBy": reason,
+            "record": clean,
+        }
+
+    def detail(self, family_name: str, item: dict[str, Any], **values: str) -> dict[str, Any]:
+        """The kept record's own read (E4, E7, E12, ...), or the list item when it has gone meanwhile."""
+        family = FAMILIES[family_name]
+        if family.detail is None:
+            return item
+        key = item.get(family.id_field)
+        if not isinstance(key, str) or not key:
+            return item
+        endpoint = ENDPOINTS[family.detail]
+        try:
+            return self.rt.aml.get_json(
+                self.url(endpoint, self.extra_params(family_name), **{family.detail_param: key, **values}),
+                stats=self.stats,
+            )
+        except AmlError as exc:
+            if exc.status == 404:
+                self.count("vanished")
+                return item
+            raise
+
+    @staticmethod
+    def extra_params(family_name: str) -> dict[str, str]:
+        return {"includeSecret": "false"} if family_name == "datastores" else {}
+
+
+def spawn(rt: Runtime, tasks: list[Task]) -> None:
+    """Create the task rows that are missing and enqueue every still-queued one (duplicates are harmless)."""
+    if not tasks:
+        return
+    rt.store.create_tasks(tasks)
+    for task in tasks:
+        rt.storage.send(names.WORK_QUEUE, {"requestId": task.request_id, "taskId": task.task_id})
+
+
+# -- handlers -------------------------------------------------------------------------------------------------
+def page_family(
+    ctx: TaskContext,
+    family_name: str,
+    output: str,
+    path: str,
+    *,
+    cursor_key: str = "next",
+    list_values: dict[str, str] | None = None,
+    keep: Callable[[dict[str, Any]], str | None] | None = None,
+    detail_values: dict[str, str] | None = None,
+    on_page: Callable[[list[dict[str, Any]]], None] | None = None,
+    on_kept: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """Page one list to its end from the checkpointed cursor, staging the kept records page by page."""
+    family = FAMILIES[family_name]
+    endpoint = ENDPOINTS[family.list]
+    checkpoint = ctx.task.checkpoint
+    if checkpoint.get(cursor_key + ":done"):
+        return
+    cursor = checkpoint.get(cursor_key) or ctx.url(
+        endpoint, ctx.extra_params(family_name), **(list_values or {})
+    )
+    decide = keep or ctx.matcher.reason
+    while cursor:
+        page = ctx.rt.aml.page(cursor, continuation_param=endpoint.continuation_param, stats=ctx.stats)
+        kept: list[dict[str, Any]] = []
+        for item in page.items:
+            reason = decide(item)
+            if reason is None:
+                continue
+            record = ctx.detail(family_name, item, **(detail_values or {}))
+            kept.append(ctx.keep(ENDPOINTS[family.detail] if family.detail else endpoint, record, reason))
+            if on_kept:
+                on_kept(record)
+        if on_page:
+            on_page(page.items)
+        ctx.writer.stage(ctx.task, output, path, kept)
+        ctx.count("pages")
+        ctx.count("seen", len(page.items))
+        ctx.count("kept", len(kept))
+        cursor = page.next_url
+        checkpoint[cursor_key] = cursor
+        if cursor is None:
+            checkpoint[cursor_key + ":done"] = True
+        ctx.save()
+        ctx.check_time()
+
+
+def run_scope(ctx: TaskContext) -> None:
+    params = ctx.task.params
+    endpoint = ENDPOINTS["E1" if params.get("resourceGroup") else "S1"]
+    values = {"subscriptionId": params["subscriptionId"]}
+    if params.get("resourceGroup"):
+        values["resourceGroupName"] = params["resourceGroup"]
+    cursor = ctx.task.checkpoint.get("next") or ctx.url(endpoint, **values)
+    while cursor:
+        page = ctx.rt.aml.page(cursor, stats=ctx.stats)
+        children = []
+        for item in page.items:
+            ws = workspace_from_arm(item)
+            if ws is not None:
+                children.append(
+                    Task(
+                        ctx.request.id,
+                        workspace_task_id(ws),
+                        "workspace",
+                        workspace=ws,
+                        params={"via": endpoint.id},
+                    )
+                )
+        ctx.spawn(children)
+        ctx.count("pages")
+        ctx.count("seen", len(page.items))
+        cursor = page.next_url
+        ctx.task.checkpoint["next"] = cursor
+        ctx.save()
+        ctx.check_time()
+
+
+def workspace_from_arm(item: dict[str, Any]) -> WorkspaceRef | None:
+    parts = str(item.get("id", "")).split("/")
+    lowered = [p.lower() for p in parts]
+    try:
+        sub = parts[lowered.index("subscriptions") + 1]
+        rg = parts[lowered.index("resourcegroups") + 1]
+        name = parts[lowered.index("workspaces") + 1]
+    except (ValueError, IndexError):
+        return None
+    return WorkspaceRef(sub, rg, name, str(item.get("location", "")).replace(" ", "").lower())
+
+
+def run_workspace(ctx: TaskContext) -> None:
+    ws = ctx.task.workspace
+    assert ws is not None
+    e2 = ENDPOINTS["E2"]
+    body = ctx.rt.aml.get_json(ctx.url(e2), stats=ctx.stats)
+    location = validate_region(str(body.get("location", "")).replace(" ", "").lower())
+    hosts: dict[str, str] = {}
+    discovery_url = (body.get("properties") or {}).get("discoveryUrl")
+    if ctx.rt.settings.use_discovery and discovery_url:
+        try:
+            document = ctx.rt.aml.get_json(discovery_url, stats=ctx.stats)
+            for service, key in DISCOVERY_KEYS.items():
+                base = document.get(key)
+                if isinstance(base, str) and ctx.rt.aml.allow_list.allows(base):
+                    hosts[service] = base.rstrip("/")
+                elif base:
+                    ctx.task.found.setdefault("discoveryRefused", []).append(key)
+        except (AmlError, DisallowedUrlError) as exc:
+            ctx.task.found["discoveryError"] = str(exc)
+    resolved = WorkspaceRef(ws.subscription_id, ws.resource_group, ws.name, location, hosts)
+    ctx.task.workspace = resolved
+    reason = ctx.matcher.reason(body)
+    if reason:
+        ctx.writer.stage(
+            ctx.task, "workspace", f"{task_folder(ctx.task)}/workspace.jsonl", [ctx.keep(e2, body, reason)]
+        )
+    ctx.count("seen")
+    ctx.count("kept", 1 if reason else 0)
+    children = [
+        Task(ctx.request.id, f"{workspace_task_id(resolved)}-{family}", family, workspace=resolved)
+        for family in WORKSPACE_FAMILIES
+    ]
+    ctx.spawn(children)
+
+
+def run_family(ctx: TaskContext) -> None:
+    family = ctx.task.kind
+    path = f"{task_folder(ctx.task)}/{family}.jsonl"
+    on_page = None
+    if family == "experiments":
+
+        def on_page(items: list[dict[str, Any]]) -> None:
+            ws = ctx.task.workspace
+            assert ws is not None
+            children = []
+            for item in items:
+                name = item.get("name")
+                if isinstance(name, str) and name:
+                    children.append(
+                        Task(
+                            ctx.request.id,
+                            f"{workspace_task_id(ws)}-runs-{short_hash(name)}",
+                            "runs",
+                            workspace=ws,
+                            params={
+                                "experimentName": name,
+                                "experimentId": str(item.get("experimentId", "")),
+                            },
+                        )
+                    )
+            ctx.spawn(children)
+
+    page_family(ctx, family, family, path, on_page=on_page)
+
+
+PIPELINE_PROPERTY_KINDS = {"azureml.graphId": "graph", "azureml.pipelineTemplateId": "template"}
+
+
+def run_runs(ctx: TaskContext) -> None:
+    experiment = ctx.task.params["experimentName"]
+    folder = f"{task_folder(ctx.task)}/experiments/{safe_segment(experiment)}"
+    checkpoint = ctx.task.checkpoint
+    run_ids: list[str] = checkpoint.setdefault("runIds", [])
+    pipelines: dict[str, dict[str, str]] = ctx.task.found.setdefault("pipelines", {})
+
+    def on_run(run: dict[str, Any]) -> None:
+        run_id = str(run.get("runId", ""))
+        if run_id and run_id not in run_ids:
+            run_ids.append(run_id)
+        properties = run.get("properties") or {}
+        if properties.get("azureml.runsource") == "azureml.PipelineRun":
+            if run.get("experimentId"):
+                pipelines.setdefault("experiment", {}).setdefault(
+                    str(run["experimentId"]), f"experimentId of pipeline run {run_id}"
+                )
+            for prop, kind in PIPELINE_PROPERTY_KINDS.items():
+                if properties.get(prop):
+                    pipelines.setdefault(kind, {}).setdefault(
+                        str(properties[prop]), f"{prop} of run {run_id}"
+                    )
+
+    names_ = {"experimentName": experiment}
+    page_family(
+        ctx,
+        "runs",
+        "runs",
+        f"{folder}/runs.jsonl",
+        cursor_key="runs",
+        list_values=names_,
+        detail_values=names_,
+        on_kept=on_run,
+    )
+    if not run_ids:
+        return
+    kept_runs = set(run_ids)
+
+    def metric_of_kept_run(metric: dict[str, Any]) -> str | None:
+        return f"metric of run {metric.get('runId')}" if metric.get("runId") in kept_runs else None
+
+    page_family(
+        ctx,
+        "metrics",
+        "metrics",
+        f"{folder}/metrics.jsonl",
+        cursor_key="metrics",
+        list_values=names_,
+        detail_values=names_,
+        keep=metric_of_kept_run,
+    )
+    start = checkpoint.get("artifactRun", 0)
+    for index in range(start, len(run_ids)):
+        run_id = run_ids[index]
+        page_family(
+            ctx,
+            "artifacts",
+            "artifacts",
+            f"{folder}/artifacts.jsonl",
+            cursor_key=f"artifacts:{run_id}",
+            list_values={"runId": run_id},
+            keep=lambda _a, r=run_id: f"artifact of run {r}",
+        )
+        checkpoint["artifactRun"] = index + 1
+        checkpoint.pop(f"artifacts:{run_id}", None)
+        checkpoint.pop(f"artifacts:{run_id}:done", None)
+        ctx.save()
+
+
+def run_pipelines(ctx: TaskContext) -> None:
+    """Fetch each pipeline object by id; a graph adds its modules and data sources to the work list."""
+    checkpoint = ctx.task.checkpoint
+    pending: list[list[str]] = checkpoint.setdefault(
+        "pending",
+        sorted(
+            [kind, oid, why]
+            for kind, ids in ctx.task.params.get("refs", {}).items()
+            for oid, why in ids.items()
+        ),
+    )
+    done: list[list[str]] = checkpoint.setdefault("fetched", [])
+    seen_keys = {(k, i) for k, i, _ in done} | {(k, i) for k, i, _ in pending}
+    path = f"{task_folder(ctx.task)}/pipelines.jsonl"
+    while pending:
+        kind, object_id, why = pending[0]
+        endpoint = ENDPOINTS[PIPELINE_KINDS[kind]]
+        placeholder = endpoint.placeholders[-1]
+        status = "fetched"
+        try:
+            record = ctx.rt.aml.get_json(ctx.url(endpoint, **{placeholder: object_id}), stats=ctx.stats)
+        except AmlError as exc:
+            if exc.status != 404:
+                raise
+            record, status = None, "not found"
+        if record is not None:
+            ctx.writer.stage(ctx.task, "pipelines", path, [ctx.keep(endpoint, record, why)])
+            if kind == "graph":
+                for key, child_kind, field_name in (
+                    ("moduleNodes", "module", "moduleId"),
+                    ("datasetNodes", "datasource", "dataSourceId"),
+                ):
+                    for node in record.get(key) or []:
+                        child = str(node.get(field_name) or "")
+                        if child and (child_kind, child) not in seen_keys:
+                            seen_keys.add((child_kind, child))
+                            pending.append([child_kind, child, f"{field_name} in graph {object_id}"])
+        done.append([kind, object_id, f"{why}; {status}"])
+        pending.pop(0)
+        ctx.count("seen")
+        ctx.count("kept", 1 if record is not None else 0)
+        ctx.save()
+        ctx.check_time()
+
+
+HANDLERS: dict[str, Callable[[TaskContext], None]] = {
+    "scope": run_scope,
+    "workspace": run_workspace,
+    "runs": run_runs,
+    "pipelines": run_pipelines,
+    **{family: run_family for family in WORKSPACE_FAMILIES},
+}
+
+
+# -- one invocation -------------------------------------------------------------------------------------------
+def execute(rt: Runtime, request_id: str, task_id: str) -> str:
+    """Run (or resume) one task for one queue message. Returns what happened, for logs and tests."""
+    store = rt.store
+    request = store.get_request(request_id)
+    task = store.get_task(request_id, task_id)
+    if request is None or task is None:
+        log.warning("work message for unknown task %s/%s dropped", request_id, task_id)
+        return "unknown"
+    if task.status in ("done", "failed") or request.status in (
+        "completed",
+        "completed_with_errors",
+        "failed",
+    ):
+        return "duplicate"
+    now = utcnow()
+    if task.lease_until and task.lease_until > now and task.status == "running":
+        delay = (task.lease_until - now).total_seconds() + 1
+        rt.storage.send(names.WORK_QUEUE, {"requestId": request_id, "taskId": task_id}, delay_seconds=delay)
+        return "leased"
+    budget = rt.settings.task_time_budget_seconds
+    task.status = "running"
+    task.lease_owner = uuid.uuid4().hex
+    task.lease_until = now + dt.timedelta(seconds=budget + LEASE_GRACE_SECONDS)
+    task.started_at = task.started_at or now
+    try:
+        store.update_task(task)
+    except ConcurrencyError:
+        rt.storage.send(names.WORK_QUEUE, {"requestId": request_id, "taskId": task_id}, delay_seconds=5)
+        return "contended"
+    ctx = TaskContext(
+        rt,
+        request,
+        task,
+        deadline=time.monotonic() + budget,
+        matcher=Matcher(request.subject, rt.settings.match_fields),
+        writer=OutputWriter(rt.storage.container),
+    )
+    handler = HANDLERS.get(task.kind)
+    try:
+        if handler is None:
+            raise ValueError(f"unknown task kind {task.kind!r}")
+        handler(ctx)
+    except LeaseLostError:
+        log.warning("task %s/%s: lease lost, another invocation continues", request_id, task_id)
+        return "lease-lost"
+    except YieldNowError:
+        return _requeue(ctx, 0, "yielded")
+    except ThrottledError as exc:
+        ctx.count("throttledRequeues")
+        return _requeue(ctx, exc.retry_after, "throttled")
+    except AmlError as exc:
+        transient = exc.status == 0 or exc.status >= 500 or exc.code == "InvalidJson"
+        ctx.count("attempts")
+        if transient and ctx.task.stats.get("attempts", 0) < MAX_TRANSIENT_ATTEMPTS:
+            return _requeue(ctx, 15 * 2 ** ctx.task.stats["attempts"], "retrying")
+        return _finish(ctx, "failed", f"{exc}")
+    except DisallowedUrlError as exc:
+        return _finish(ctx, "failed", f"refused to follow an outbound URL: {exc}")
+    except ValueError as exc:
+        return _finish(ctx, "failed", f"invalid input: {exc}")
+    ctx.writer.commit_all(ctx.task)
+    return _finish(ctx, "done", None)
+
+
+def _requeue(ctx: TaskContext, delay: float, outcome: str) -> str:
+    ctx.task.lease_until = None
+    ctx.task.lease_owner = None
+    ctx.task.status = "queued"
+    try:
+        ctx.save()
+    except LeaseLostError:
+        return "lease-lost"
+    ctx.rt.storage.send(
+        names.WORK_QUEUE, {"requestId": ctx.task.request_id, "taskId": ctx.task.task_id}, delay_seconds=delay
+    )
+    return outcome
+
+
+def _finish(ctx: TaskContext, status: str, error: str | None) -> str:
+    task = ctx.task
+    task.status = status  # type: ignore[assignment]
+    task.error = error
+    task.finished_at = utcnow()
+    task.lease_owner = None
+    task.lease_until = None
+    try:
+        ctx.save()
+    except LeaseLostError:
+        return "lease-lost"
+    if error:
+        log.warning("task %s/%s (%s) failed: %s", task.request_id, task.task_id, task.kind, error)
+    if not ctx.rt.store.has_open_tasks(task.request_id):
+        ctx.rt.storage.send(names.FINALIZE_QUEUE, {"requestId": task.request_id})
+    return status
