@@ -1,0 +1,164 @@
+"""The Azure ML client's policy: tokens, allow-list, retries, throttling and paging.
+
+A scripted transport adapter stands in for the network, so these tests do no I/O; the same client is exercised
+against the simulator over real HTTPS in the integration tests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from types import SimpleNamespace
+
+import pytest
+import requests
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+
+from shared.amlclient import AmlError, AzureMLClient, ThrottledError, with_query
+from shared.outbound import AllowList, DisallowedUrlError
+
+BASE = "https://management.azure.com/subscriptions/s/providers/x"
+
+
+class Script(BaseAdapter):
+    """Answers each request with the next scripted (status, body, headers) or exception."""
+
+    def __init__(self, answers):
+        super().__init__()
+        self.answers = deque(answers)
+        self.sent: list[requests.PreparedRequest] = []
+
+    def send(self, request, **kwargs):
+        self.sent.append(request)
+        answer = self.answers.popleft()
+        if isinstance(answer, Exception):
+            raise answer
+        status, body, headers = (answer + ({},))[:3] if len(answer) == 2 else answer
+        response = requests.Response()
+        response.status_code = status
+        response._content = body if isinstance(body, bytes) else json.dumps(body).encode()
+        response.headers = CaseInsensitiveDict(headers)
+        response.url = request.url
+        response.request = request
+        return response
+
+    def close(self):
+        pass
+
+
+class Credential:
+    def __init__(self):
+        self.calls = 0
+
+    def get_token(self, *scopes, **kwargs):
+        self.calls += 1
+        return SimpleNamespace(token=f"tok{self.calls}", expires_on=4102444800)
+
+
+def client(answers, **kw):
+    session = requests.Session()
+    script = Script(answers)
+    session.mount("https://", script)
+    session.mount("http://", script)
+    sleeps: list[float] = []
+    c = AzureMLClient(
+        Credential(),
+        "https://management.azure.com/.default",
+        AllowList(["management.azure.com", "*.experiments.azureml.net"]),
+        session=session,
+        sleep=sleeps.append,
+        **kw,
+    )
+    return c, script, sleeps
+
+
+def test_token_is_sent_cached_and_redirects_are_not_followed():
+    c, script, _ = client([(200, {"value": []}), (302, b"", {"Location": "https://evil.example/x"})])
+    assert c.get_json(BASE) == {"value": []}
+    with pytest.raises(AmlError) as err:
+        c.request("GET", BASE)
+    assert err.value.status == 302
+    assert [r.headers["Authorization"] for r in script.sent] == ["Bearer tok1", "Bearer tok1"]
+    assert len(script.sent) == 2  # the redirect target was never contacted
+    assert c.credential.calls == 1
+
+
+def test_nothing_is_sent_to_a_host_off_the_allow_list():
+    c, script, _ = client([])
+    with pytest.raises(DisallowedUrlError):
+        c.get_json("https://evil.example/subscriptions")
+    assert script.sent == []
+    assert c.credential.calls == 0
+
+
+def test_5xx_connection_errors_and_cut_json_are_retried_with_backoff():
+    c, script, sleeps = client(
+        [
+            (500, {"error": {"code": "InternalServerError"}}),
+            requests.ConnectionError("reset"),
+            (200, b'{"value": [1, 2'),
+            (503, {}, {"Retry-After": "2"}),
+            (200, {"value": [1]}),
+        ]
+    )
+    assert c.get_json(BASE) == {"value": [1]}
+    assert len(script.sent) == 5
+    assert len(sleeps) == 4
+    assert sleeps[3] == 2.0  # a 503's short Retry-After is honoured
+    assert all(0 <= s <= 8 for s in sleeps)
+
+
+def test_retries_give_up_after_max_attempts_with_the_error_code():
+    c, _, _ = client([(500, {"error": {"code": "Boom", "message": "x"}})] * 3, max_attempts=3)
+    with pytest.raises(AmlError) as err:
+        c.get_json(BASE)
+    assert (err.value.status, err.value.code) == (500, "Boom")
+
+
+def test_4xx_is_final_and_carries_the_arm_error_code():
+    c, script, _ = client([(404, {"error": {"code": "ResourceNotFound", "message": "gone"}})])
+    with pytest.raises(AmlError) as err:
+        c.get_json(BASE + "?api-version=1&$skipToken=secret")
+    assert (err.value.status, err.value.code, err.value.message) == (404, "ResourceNotFound", "gone")
+    assert "secret" not in str(err.value)  # queries stay out of errors and logs
+    assert len(script.sent) == 1
+
+
+def test_short_429_waits_in_process_long_429_goes_back_to_the_caller():
+    c, _, sleeps = client([(429, {}, {"Retry-After": "3"}), (200, {"value": []})], max_inprocess_wait=5)
+    assert c.get_json(BASE) == {"value": []}
+    assert sleeps == [3.0]
+    c, script, sleeps = client([(429, {}, {"Retry-After": "120"})], max_inprocess_wait=5)
+    with pytest.raises(ThrottledError) as err:
+        c.get_json(BASE)
+    assert err.value.retry_after == 120.0
+    assert sleeps == []
+    assert len(script.sent) == 1
+
+
+def test_paging_follows_nextlink_continuation_token_and_checks_each_link():
+    first = "https://westeurope.experiments.azureml.net/history/v1.0/x/runs"
+    c, script, _ = client(
+        [
+            (200, {"value": [1, 2], "continuationToken": "abc", "nextLink": None}),
+            (200, {"value": [3], "nextLink": first + "?continuationToken=def"}),
+            (200, {"value": [4], "continuationToken": None}),
+        ]
+    )
+    pages = list(c.pages(first, continuation_param="continuationToken"))
+    assert [p.items for p in pages] == [[1, 2], [3], [4]]
+    assert script.sent[1].url == first + "?continuationToken=abc"
+    assert script.sent[2].url == first + "?continuationToken=def"
+    assert pages[-1].next_url is None
+
+
+def test_a_hostile_next_link_is_refused_before_it_is_followed():
+    c, script, _ = client([(200, {"value": [1], "nextLink": "https://evil.example/steal"})])
+    with pytest.raises(DisallowedUrlError):
+        list(c.pages(BASE))
+    assert len(script.sent) == 1
+
+
+def test_with_query_merges_and_replaces():
+    assert with_query("https://h/p?a=1&b=2", {"b": "3", "c": "x y"}) == "https://h/p?a=1&b=3&c=x+y"

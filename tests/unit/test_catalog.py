@@ -1,0 +1,61 @@
+"""The endpoint catalog: every published endpoint is there, with the two documented defects corrected."""
+
+from shared.catalog import ENDPOINTS, FAMILIES, PIPELINE_KINDS, WORKSPACE_FAMILIES
+
+WS_VALUES = {"subscriptionId": "s", "resourceGroupName": "rg", "workspaceName": "ws"}
+WS_PATH = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws"
+
+
+def test_every_published_endpoint_is_catalogued():
+    expected = {f"E{i}" for i in range(1, 28)} | {f"D{i}" for i in range(1, 6)} | {"S1"}
+    assert set(ENDPOINTS) == expected
+
+
+def test_compute_paths_use_resource_groups_plural():
+    # The published text prints /resourceGroup/ (singular) for E3 and E4; ARM's segment is resourceGroups.
+    assert ENDPOINTS["E3"].render(**WS_VALUES) == WS_PATH + "/computes"
+    assert ENDPOINTS["E4"].render(**WS_VALUES, computeName="gpu") == WS_PATH + "/computes/gpu"
+    assert "/resourceGroup/" not in ENDPOINTS["E3"].path
+
+
+def test_notification_task_path_has_its_slash():
+    # The published text prints .../workspaces/{workspaceName}tasks/{taskId}.
+    assert ENDPOINTS["E12"].render(**WS_VALUES, taskId="t1") == "/notification/v1.0" + WS_PATH + "/tasks/t1"
+
+
+def test_paths_per_service():
+    assert ENDPOINTS["E6"].render(**WS_VALUES, experimentName="exp") == "/history/v1.0" + WS_PATH + "/experiments/exp/runs"
+    assert ENDPOINTS["E10"].render(**WS_VALUES, runId="r1") == (
+        "/artifact/v1.0" + WS_PATH + "/artifacts/origins/ExperimentRun/containers/r1"
+    )
+    assert ENDPOINTS["E14"].render(**WS_VALUES, name="blob") == "/datastore/v1.0" + WS_PATH + "/datastores/blob"
+    assert ENDPOINTS["D2"].render(**WS_VALUES, id="m:1") == "/api" + WS_PATH + "/models/m%3A1"
+    assert ENDPOINTS["E24"].render(**WS_VALUES, graphId="g") == "/api/v1.0" + WS_PATH + "/Graphs/g"
+    assert ENDPOINTS["E1"].render(subscriptionId="s", resourceGroupName="rg") == (
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces"
+    )
+
+
+def test_values_cannot_change_the_path():
+    rendered = ENDPOINTS["E7"].render(**WS_VALUES, experimentName="../x?y#z", runId="a/b")
+    assert rendered.endswith("/experiments/..%2Fx%3Fy%23z/runs/a%2Fb")
+
+
+def test_api_versions_and_paging_styles():
+    assert ENDPOINTS["E2"].api_version == "2019-11-01"
+    assert ENDPOINTS["E15"].api_version == "2019-11-01"
+    assert ENDPOINTS["E5"].api_version is None
+    assert {ENDPOINTS[i].paging for i in ("E1", "E3", "S1")} == {"arm"}
+    assert {ENDPOINTS[i].paging for i in ("E5", "E6", "E8", "E10", "E11", "E13")} == {"continuation"}
+    assert {ENDPOINTS[i].paging for i in ("E15", "E17", "E19", "E21")} == {"skiptoken"}
+
+
+def test_families_reference_real_endpoints_and_delete_dependents_first():
+    for family in FAMILIES.values():
+        assert family.list in ENDPOINTS
+        assert family.detail is None or family.detail_param in ENDPOINTS[family.detail].placeholders
+    order = sorted((f for f in FAMILIES.values() if f.delete), key=lambda f: f.delete_order)
+    assert [f.name for f in order] == ["services", "images", "models", "assets"]
+    assert [f.delete for f in order] == ["D5", "D4", "D2", "D3"]
+    assert set(WORKSPACE_FAMILIES) <= set(FAMILIES)
+    assert set(PIPELINE_KINDS.values()) == {"E23", "E24", "E25", "E26", "E27"}

@@ -1,0 +1,62 @@
+"""The allow-list every outbound URL passes before the bearer token goes anywhere."""
+
+import pytest
+
+from shared.outbound import AllowList, DisallowedUrlError, validate_region
+from shared.settings import DEFAULT_ALLOWED_HOSTS
+
+PUBLIC = AllowList(DEFAULT_ALLOWED_HOSTS.split(","))
+LOCAL = AllowList(["127.0.0.1:8443"])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://management.azure.com/subscriptions/s?api-version=2019-11-01",
+        "https://westeurope.experiments.azureml.net/history/v1.0/x",
+        "https://westeurope.modelmanagement.azureml.net:443/api/x",
+        "https://northeurope.aether.ms/api/v1.0/x",
+        "https://westeurope.api.azureml.ms/discovery",
+    ],
+)
+def test_azure_hosts_are_allowed(url):
+    assert PUBLIC.check(url) == url
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://management.azure.com/x", "https"),
+        ("https://evil.example.com/x", "not allow-listed"),
+        ("https://management.azure.com.evil.example/x", "not allow-listed"),
+        ("https://management.azure.com@evil.example/x", "user info"),
+        ("https://user:pw@management.azure.com/x", "user info"),
+        ("https://experiments.azureml.net/x", "not allow-listed"),  # the bare suffix is not a region host
+        ("https://10.0.0.1/x", "IP literal"),
+        ("https://[::1]/x", "IP literal"),
+        ("https://management.azure.com:8443/x", "port"),
+        ("//management.azure.com/x", "https"),
+        ("https://west_europe.experiments.azureml.net/x", "invalid labels"),
+    ],
+)
+def test_hostile_urls_are_refused(url, reason):
+    with pytest.raises(DisallowedUrlError, match=reason):
+        PUBLIC.check(url)
+
+
+def test_local_emulator_entry_is_exact_host_and_port():
+    assert LOCAL.allows("https://127.0.0.1:8443/management.azure.com/subscriptions")
+    assert not LOCAL.allows("https://127.0.0.1:8444/x")
+    assert not LOCAL.allows("http://127.0.0.1:8443/x")
+    assert not LOCAL.allows("https://management.azure.com/x")
+
+
+@pytest.mark.parametrize("region", ["westeurope", "eastus2", "northeurope"])
+def test_regions(region):
+    assert validate_region(region) == region
+
+
+@pytest.mark.parametrize("region", ["", "evil.com/x", "west europe", "a", "westeurope.evil", "EASTUS"])
+def test_bad_regions_never_become_host_names(region):
+    with pytest.raises(DisallowedUrlError):
+        validate_region(region)
