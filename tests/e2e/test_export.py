@@ -1,0 +1,185 @@
+"""An export from intake to package, through the local Functions host, against Azurite and the simulator."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+from azure.data.tables import TableClient
+from azure.identity import ManagedIdentityCredential
+from azure.storage.queue import QueueClient
+
+from devtools.demo import container_client, status, submit, wait
+from devtools.package_check import read_package
+from devtools.stack import APP_CLIENT_ID
+from shared.outbound import AllowList
+from shared.settings import DEFAULT_ALLOWED_HOSTS
+
+PERSON = "alice"
+
+
+def subject_of(sim, key):
+    person = sim.tenant.people[key]
+    return {"objectId": person.object_id, "userPrincipalName": person.upn, "email": person.email}
+
+
+def all_subscriptions(sim):
+    return sorted({ws.subscription_id for ws in sim.tenant.workspaces.values()})
+
+
+def export_body(sim, key=PERSON, **over):
+    body = {"type": "export", "subject": subject_of(sim, key), "scope": {"subscriptions": all_subscriptions(sim)}}
+    body.update(over)
+    return body
+
+
+def run_export(stack, body, key=None):
+    response = submit(stack, body, idempotency_key=key)
+    assert response.status_code == 202, response.text
+    return wait(stack, response.headers["Location"], timeout=240)
+
+
+def test_export_equals_ground_truth_and_tokens_stay_on_azure_hosts(stack, sim):
+    # Given the demo tenant, when an export for the demo person runs across both subscriptions
+    view = run_export(stack, export_body(sim))
+    # Then it completes, and the package holds exactly that person's records, each file hashing as listed
+    assert view["status"] == "completed", view["errors"]
+    report = read_package(container_client(stack), view["id"])
+    assert report.compare(sim.truth(PERSON)) == {}
+    assert report.hash_mismatches == []
+    assert report.duplicates == []
+    assert sum(report.records.values()) >= 40
+    manifest = report.manifest
+    assert manifest["request"]["id"] == view["id"]
+    assert {f["family"] for f in manifest["files"]} >= {"runs", "metrics", "artifacts", "models", "pipelines"}
+    assert {n["what"] for n in manifest["notCovered"]} >= {"Telemetry records of user interactions"}
+    # And every call carried a valid token, to a simulated Azure host the public allow-list accepts
+    log = [e for e in sim.log if not e["path"].startswith("/_sim")]
+    public = AllowList(DEFAULT_ALLOWED_HOSTS.split(","))
+    assert {e["auth"] for e in log} == {"valid"}
+    assert all(public.allows(f"https://{e['host']}/") for e in log), {e["host"] for e in log}
+    # And lists were paged to the end over three or more pages in every paging style
+    pages = Counter()
+    for e in log:
+        if any(k in e["query"] for k in ("$skipToken", "continuationToken", "$skiptoken")):
+            pages[e["path"].rsplit("/", 1)[-1]] += 1
+    assert max(pages.values()) >= 2, pages
+    # And datastores were read without their secrets
+    datastore_calls = [e for e in log if "/datastores" in e["path"]]
+    assert datastore_calls
+    assert all(e["query"].get("includeSecret") == "false" for e in datastore_calls)
+
+
+def test_faults_and_throttling_converge_to_the_same_package(stack, sim):
+    for route, kind, extra in (
+        (r"GET /[^/]+\.experiments\.azureml\.net/history/.*/runs", "status", {"status": 429, "retry_after": 1}),
+        (r"GET /[^/]+\.modelmanagement\.azureml\.net/", "status", {"status": 500}),
+        (r"GET /management\.azure\.com/.*/workspaces", "status", {"status": 503, "retry_after": 1}),
+        (r"GET /[^/]+\.experiments\.azureml\.net/artifact/", "reset", {}),
+        (r"GET /[^/]+\.experiments\.azureml\.net/history/.*/metrics", "truncate", {}),
+    ):
+        sim.inject_fault(route=route, kind=kind, probability=0.3, **extra)
+    view = run_export(stack, export_body(sim))
+    assert view["status"] == "completed", view["errors"]
+    report = read_package(container_client(stack), view["id"])
+    assert report.compare(sim.truth(PERSON)) == {}
+    assert report.hash_mismatches == []
+    faults = Counter(e["fault"] for e in sim.log if e["fault"])
+    assert faults["status"] >= 1 and faults["reset"] + faults["truncate"] >= 1, faults
+
+
+def test_idempotency_key_returns_the_first_request(stack, sim):
+    body = export_body(sim, key="bob", reference="TICKET-7")
+    first = submit(stack, body, idempotency_key="ticket-7")
+    again = submit(stack, body, idempotency_key="ticket-7")
+    assert first.status_code == again.status_code == 202
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    other = submit(stack, export_body(sim, key="carol"), idempotency_key="ticket-7")
+    assert other.status_code == 409
+    assert other.headers["Content-Type"].startswith("application/problem+json")
+    view = wait(stack, first.headers["Location"], timeout=240)
+    assert view["status"] == "completed"
+
+
+def _storage(stack):
+    credential = ManagedIdentityCredential(client_id=APP_CLIENT_ID)
+    table = TableClient(stack.settings["AzureWebJobsStorage__tableServiceUri"], "DsrRequests", credential=credential)
+    queue = QueueClient(stack.settings["AzureWebJobsStorage__queueServiceUri"], "dsr-plan", credential=credential)
+    return table, queue
+
+
+@pytest.mark.parametrize(
+    ("mutate", "status", "field"),
+    [
+        (lambda b: b.update(type="archive"), 422, "type"),
+        (lambda b: b.update(extra=True), 422, "extra"),
+        (lambda b: b["subject"].update(objectId="42"), 422, "subject.objectId"),
+        (lambda b: b.update(scope={"workspaces": ["/subscriptions/../x"]}), 422, "scope.workspaces"),
+        (lambda b: b.update(scope={}), 422, "scope"),
+    ],
+)
+def test_bad_input_gets_problem_json_and_changes_nothing(stack, sim, mutate, status, field):
+    table, queue = _storage(stack)
+    before = len(list(table.query_entities("RowKey eq 'request'", select=["PartitionKey"])))
+    body = export_body(sim)
+    mutate(body)
+    response = submit(stack, body)
+    assert response.status_code == status
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["status"] == status
+    assert any(e["field"].startswith(field) for e in problem["errors"]), problem
+    assert len(list(table.query_entities("RowKey eq 'request'", select=["PartitionKey"]))) == before
+    assert queue.peek_messages(max_messages=32) == []
+
+
+def test_wrong_content_type_and_broken_json_are_refused(stack):
+    import requests
+
+    url = f"{stack.api_url}/v1/requests"
+    headers = {"x-functions-key": stack.function_key}
+    text = requests.post(url, data="{}", headers={**headers, "Content-Type": "text/plain"}, timeout=10)
+    assert (text.status_code, text.json()["title"]) == (415, "Content-Type must be application/json")
+    broken = requests.post(url, data="{", headers={**headers, "Content-Type": "application/json"}, timeout=10)
+    assert broken.status_code == 400
+    assert "not valid JSON" in broken.json()["detail"]
+    nokey = requests.post(url, json={}, timeout=10)
+    assert nokey.status_code == 401
+    missing = requests.get(f"{url}/00000000-0000-4000-8000-000000000000", headers=headers, timeout=10)
+    assert missing.status_code == 404
+    assert missing.headers["Content-Type"].startswith("application/problem+json")
+
+
+def test_unknown_workspace_ends_completed_with_errors_naming_it(stack, sim):
+    sub = all_subscriptions(sim)[0]
+    ghost = f"/subscriptions/{sub}/resourceGroups/rg-research/providers/Microsoft.MachineLearningServices/workspaces/ws-ghost"
+    view = run_export(stack, export_body(sim, scope={"workspaces": [ghost]}))
+    assert view["status"] == "completed_with_errors"
+    assert len(view["errors"]) == 1
+    assert view["errors"][0]["workspace"] == ghost
+    assert "404" in view["errors"][0]["reason"]
+
+
+def test_status_reports_progress_due_date_and_links(stack, sim):
+    response = submit(stack, export_body(sim, key="bob"))
+    view = wait(stack, response.headers["Location"], timeout=240)
+    again = status(stack, response.headers["Location"])
+    assert again["status"] == view["status"] == "completed"
+    assert again["progress"]["runs"]["tasks"] == again["progress"]["runs"]["done"] >= 1
+    assert again["progress"]["models"]["recordsKept"] == len(sim.truth("bob")["models"])
+    received, due = again["receivedAt"], again["dueAt"]
+    assert due[:4] >= received[:4] and due != received
+    assert again["links"]["manifest"].endswith(f"{view['id']}/manifest.json")
+    assert json.dumps(again)  # plain JSON
+
+
+def test_whole_workspace_export_keeps_every_record_of_that_workspace(stack, sim):
+    ws = sorted(sim.tenant.workspaces.values(), key=lambda w: w.arm_id)[0]
+    view = run_export(stack, {"type": "export", "wholeWorkspace": True, "scope": {"workspaces": [ws.arm_id]}})
+    assert view["status"] == "completed", view["errors"]
+    report = read_package(container_client(stack), view["id"])
+    snapshot_runs = sum(1 for _ in ws.records("runs"))
+    assert len(report.ids["runs"]) == snapshot_runs > 0
+    assert len(report.ids["models"]) == sum(1 for _ in ws.records("models"))
