@@ -25,7 +25,7 @@ def spawn(args: Sequence[str], env: dict[str, str] | None = None, **kwargs: obje
         list(args),
         env=env,
         start_new_session=True,
-        preexec_fn=_die_with_parent,  # noqa: PLW1509
+        preexec_fn=_die_with_parent,
         **kwargs,  # type: ignore[call-overload]
     )
     _children.append(proc)

@@ -62,3 +62,7 @@ class Matcher:
             if isinstance(value, str) and value.strip().lower() in self._ids:
                 return path
         return None
+
+    def names_anyone(self, record: Mapping[str, Any]) -> bool:
+        """Whether the record carries any identity field at all (someone's, not necessarily the subject's)."""
+        return any(isinstance(field_value(record, path), str) and field_value(record, path) for path in self.fields)

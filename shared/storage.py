@@ -160,7 +160,7 @@ class RequestStore:
                     (TransactionOperation.CREATE, self._task_entity(t)) for t in chunk
                 ]
                 try:
-                    self.requests.submit_transaction(operations)  # type: ignore[arg-type]
+                    self.requests.submit_transaction(operations)
                     created.extend(chunk)
                 except Exception:
                     for task in chunk:
@@ -199,8 +199,8 @@ class RequestStore:
 
     def has_open_tasks(self, request_id: str) -> bool:
         entities = self.requests.query_entities(
-            "PartitionKey eq @pk and (Status eq @a or Status eq @b)",
-            parameters={"pk": request_id, "a": OPEN_TASK[0], "b": OPEN_TASK[1]},
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and ( Status eq @a or Status eq @b )",
+            parameters={"pk": request_id, "lo": self.TASK_PREFIX, "hi": "task.", "a": OPEN_TASK[0], "b": OPEN_TASK[1]},
             select=["RowKey"],
             results_per_page=1,
         )

@@ -30,7 +30,7 @@ from shared import settings as names
 from shared.amlclient import AmlError, CallStats, ThrottledError, with_query
 from shared.catalog import DISCOVERY_KEYS, ENDPOINTS, FAMILIES, PIPELINE_KINDS, WORKSPACE_FAMILIES, Endpoint
 from shared.matching import Matcher
-from shared.model import DsrRequest, Task, WorkspaceRef, utcnow
+from shared.model import TERMINAL_REQUEST, DsrRequest, Task, WorkspaceRef, utcnow
 from shared.outbound import DisallowedUrlError, validate_region
 from shared.package import OutputWriter, safe_segment, task_folder
 from shared.runtime import Runtime
@@ -374,12 +374,19 @@ def run_runs(ctx: TaskContext) -> None:
             f"{folder}/artifacts.jsonl",
             cursor_key=f"artifacts:{run_id}",
             list_values={"runId": run_id},
-            keep=lambda _a, r=run_id: f"artifact of run {r}",
+            keep=_artifact_of(run_id),
         )
         checkpoint["artifactRun"] = index + 1
         checkpoint.pop(f"artifacts:{run_id}", None)
         checkpoint.pop(f"artifacts:{run_id}:done", None)
         ctx.save()
+
+
+def _artifact_of(run_id: str) -> Callable[[dict[str, Any]], str | None]:
+    def reason(_artifact: dict[str, Any]) -> str | None:
+        return f"artifact of run {run_id}"
+
+    return reason
 
 
 def run_pipelines(ctx: TaskContext) -> None:
@@ -402,13 +409,22 @@ def run_pipelines(ctx: TaskContext) -> None:
         placeholder = endpoint.placeholders[-1]
         status = "fetched"
         try:
-            record = ctx.rt.aml.get_json(ctx.url(endpoint, **{placeholder: object_id}), stats=ctx.stats)
+            record = ctx.rt.aml.get_json(ctx.url(endpoint, None, **{placeholder: object_id}), stats=ctx.stats)
         except AmlError as exc:
             if exc.status != 404:
                 raise
             record, status = None, "not found"
+        kept = False
         if record is not None:
-            ctx.writer.stage(ctx.task, "pipelines", path, [ctx.keep(endpoint, record, why)])
+            # Kept when the object is the subject's own; an object that names no creator at all is kept
+            # because the subject's run points to it. Someone else's object is not exported (it would
+            # disclose that person), but the manifest says it was found.
+            reason = ctx.matcher.reason(record) or (None if ctx.matcher.names_anyone(record) else why)
+            if reason is not None:
+                ctx.writer.stage(ctx.task, "pipelines", path, [ctx.keep(endpoint, record, f"{reason}; {why}")])
+                kept = True
+            else:
+                status = "fetched; created by someone else, not exported"
             if kind == "graph":
                 for key, child_kind, field_name in (
                     ("moduleNodes", "module", "moduleId"),
@@ -422,7 +438,7 @@ def run_pipelines(ctx: TaskContext) -> None:
         done.append([kind, object_id, f"{why}; {status}"])
         pending.pop(0)
         ctx.count("seen")
-        ctx.count("kept", 1 if record is not None else 0)
+        ctx.count("kept", 1 if kept else 0)
         ctx.save()
         ctx.check_time()
 
@@ -445,11 +461,12 @@ def execute(rt: Runtime, request_id: str, task_id: str) -> str:
     if request is None or task is None:
         log.warning("work message for unknown task %s/%s dropped", request_id, task_id)
         return "unknown"
-    if task.status in ("done", "failed") or request.status in (
-        "completed",
-        "completed_with_errors",
-        "failed",
-    ):
+    if request.status in TERMINAL_REQUEST:
+        return "duplicate"
+    if task.status in ("done", "failed"):
+        # A re-delivery after the task finished: the first delivery may have stopped before it enqueued
+        # finalize, so check again (finalize is idempotent).
+        _finalize_if_last(rt, request_id)
         return "duplicate"
     now = utcnow()
     if task.lease_until and task.lease_until > now and task.status == "running":
@@ -528,6 +545,10 @@ def _finish(ctx: TaskContext, status: str, error: str | None) -> str:
         return "lease-lost"
     if error:
         log.warning("task %s/%s (%s) failed: %s", task.request_id, task.task_id, task.kind, error)
-    if not ctx.rt.store.has_open_tasks(task.request_id):
-        ctx.rt.storage.send(names.FINALIZE_QUEUE, {"requestId": task.request_id})
+    _finalize_if_last(ctx.rt, task.request_id)
     return status
+
+
+def _finalize_if_last(rt: Runtime, request_id: str) -> None:
+    if not rt.store.has_open_tasks(request_id):
+        rt.storage.send(names.FINALIZE_QUEUE, {"requestId": request_id})

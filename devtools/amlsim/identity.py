@@ -94,7 +94,7 @@ class TokenIssuer:
         return f"{header}.{body}.{_b64(sig)}"
 
     def verify(self, token: str, audiences: frozenset[str], now: float | None = None) -> dict[str, Any]:
-        """Return the claims of a token this issuer minted for one of `audiences`; raise TokenError otherwise."""
+        """The claims of a token this issuer minted for one of `audiences`; raise TokenError otherwise."""
         parts = token.split(".")
         if len(parts) != 3:
             raise TokenError("malformed token")

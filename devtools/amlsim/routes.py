@@ -1,0 +1,774 @@
+"""The simulated Azure Machine Learning endpoints: routing, paging, status codes, long-running delete.
+
+Virtual hosts: the first path segment of a request names the Azure host being simulated
+(`management.azure.com`, `{region}.experiments.azureml.net`, `{region}.modelmanagement.azureml.net`,
+`{region}.aether.ms`, `{region}.api.azureml.ms`); the rest of the path is the real one. The newer
+`{region}.api.azureml.ms` host serves every data-plane path. A regional call for a workspace in another
+region answers 404, as do the two defective paths of the source document (`/resourceGroup/` and
+`.../workspaces/{ws}tasks/...`): only the corrected forms are routed.
+
+Paging (parameter names from azure-rest-api-specs, specification/machinelearningservices):
+- ARM lists (resource-manager 2019-11-01): `{value, nextLink}`; nextLink carries `$skipToken` (`$skip`, the
+  spec's own parameter, is accepted too); nextLink is absent on the last page.
+- Run history lists (data-plane runHistory.json 2019-05-01 `Experiments_List`, `Runs_List`): `$top` and
+  `$continuationtoken`; answer `{value, continuationToken, nextLink}`, both null on the last page.
+- Artifacts (artifact.json, `Artifacts_ListInContainer`): `continuationToken`; same answer shape.
+- Notification tasks (no public spec): as run history (`$top`, `$continuationtoken`).
+- Datastores (datastore.json 2019-09-30 `List`): `count` and `continuationToken`; same answer shape;
+  `includeSecret` defaults to true.
+- Model management (modelManagement.json 2019-09-30 `MLModels_ListQuery` etc.): `count` and `$skipToken`;
+  answer `{value, nextLink}`, nextLink absent on the last page.
+Every continuation-style list also accepts the other spelling of its token (`continuationToken` /
+`$continuationtoken`), and every list accepts `$top` as the page size. Tokens are opaque, bound to their list,
+and keyset-based (see state.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
+
+from devtools.amlsim.state import JSON, Collection, Record, WorkspaceData
+
+if TYPE_CHECKING:
+    from devtools.amlsim.server import Simulator
+
+ARM_HOST = "management.azure.com"
+REGIONAL_DOMAINS: dict[str, frozenset[str]] = {
+    "experiments.azureml.net": frozenset({"history", "artifact", "notification", "datastore", "discovery"}),
+    "modelmanagement.azureml.net": frozenset({"modelmanagement", "discovery"}),
+    "aether.ms": frozenset({"pipelines", "discovery"}),
+    "api.azureml.ms": frozenset(
+        {"history", "artifact", "notification", "datastore", "modelmanagement", "pipelines", "discovery"}
+    ),
+}
+_REGIONAL = re.compile(
+    r"^(?P<region>[a-z0-9]+)\.(?P<domain>" + "|".join(re.escape(d) for d in REGIONAL_DOMAINS) + ")$"
+)
+_API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
+ARM_API_VERSION = "2019-11-01"
+
+
+def parse_host(host: str) -> tuple[str, str | None] | None:
+    """("arm", None), (regional domain, region) or None for a host the simulator does not play."""
+    host = host.lower()
+    if host == ARM_HOST:
+        return "arm", None
+    match = _REGIONAL.match(host)
+    if match is None:
+        return None
+    return match["domain"], match["region"]
+
+
+@dataclass
+class ApiRequest:
+    method: str
+    host: str  # the simulated host (lower case)
+    path: str  # the path after the host segment, as received (percent-encoded)
+    query: dict[str, str]
+    principal: str | None = None
+    region: str | None = None
+
+    def q(self, *names: str) -> str | None:
+        """A query parameter by any of `names`, case-insensitively (Azure query names are)."""
+        wanted = {n.lower() for n in names}
+        for key, value in self.query.items():
+            if key.lower() in wanted:
+                return value
+        return None
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    body: Any = None  # JSON-able; None means an empty body
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def error(status: int, code: str, message: str, **extra: Any) -> ApiResponse:
+    """An ARM-style error answer: {"error": {"code", "message", ...}}."""
+    return ApiResponse(status, {"error": {"code": code, "message": message, **extra}})
+
+
+@dataclass
+class LroConfig:
+    polls_in_progress: int = 2
+    outcome: str = "Succeeded"  # Succeeded | Failed | Canceled
+    retry_after: int = 1
+    initial_status: int = 202  # 200 and 204 delete at once
+
+
+@dataclass
+class Operation:
+    id: str
+    workspace: WorkspaceData
+    polls_left: int
+    outcome: str
+    retry_after: int
+    started: float
+    status: str = "InProgress"
+    ended: float | None = None
+
+
+@dataclass(frozen=True)
+class PagingStyle:
+    token_params: tuple[str, ...]  # accepted names; the first one goes into nextLink
+    size_params: tuple[str, ...]
+    envelope: str  # "arm": {value, nextLink?}; "continuation": {value, continuationToken, nextLink}
+
+
+ARM_PAGING = PagingStyle(("$skipToken", "$skip"), ("$top",), "arm")
+HISTORY_PAGING = PagingStyle(("$continuationtoken", "continuationToken"), ("$top",), "continuation")
+ARTIFACT_PAGING = PagingStyle(("continuationToken", "$continuationtoken"), ("$top",), "continuation")
+DATASTORE_PAGING = PagingStyle(("continuationToken", "$continuationtoken"), ("count", "$top"), "continuation")
+MMS_PAGING = PagingStyle(("$skipToken",), ("count", "$top"), "arm")
+
+_WS = (
+    r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
+    r"/providers/Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/]+)"
+)
+_SUB = r"/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.MachineLearningServices"
+
+MMS_KINDS = {"models": "Model", "assets": "Asset", "images": "Image", "services": "Service"}
+PIPELINE_KINDS = {
+    "experiments": ("pipeline_experiments", "Experiment"),
+    "graphs": ("pipeline_graphs", "Graph"),
+    "modules": ("pipeline_modules", "Module"),
+    "templates": ("pipeline_templates", "Template"),
+    "datasources": ("pipeline_datasources", "DataSource"),
+}
+SECRET_FIELDS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("azureStorageSection",), ("credential", "accountKey", "sasToken")),
+    (("azureStorageSection", "clientCredentials"), ("clientSecret", "certificate")),
+    (("azureDataLakeSection",), ("clientSecret", "certificate")),
+    (("azureSqlDatabaseSection",), ("clientSecret", "certificate")),
+    (("azurePostgreSqlSection",), ("userPassword",)),
+)
+
+
+@dataclass
+class Route:
+    service: str
+    pattern: re.Pattern[str]
+    methods: dict[str, Callable[..., ApiResponse]]
+
+
+class Api:
+    """Answers the simulated endpoints from the simulator's state (called with the simulator's lock held)."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.operations: dict[str, Operation] = {}
+        self._op_counter = 0
+
+        def route(service: str, pattern: str, **methods: Callable[..., ApiResponse]) -> Route:
+            return Route(service, re.compile("^" + pattern + "/?$", re.IGNORECASE), methods)
+
+        history, artifact = "/history/v1\\.0" + _WS, "/artifact/v1\\.0" + _WS
+        notification, datastore = "/notification/v1\\.0" + _WS, "/datastore/v1\\.0" + _WS
+        mms, pipelines = "/api" + _WS, "/api/v1\\.0" + _WS
+        self.routes = [
+            route("arm", _SUB + "/workspaces", GET=self.list_subscription_workspaces),
+            route(
+                "arm",
+                r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
+                r"/providers/Microsoft\.MachineLearningServices/workspaces",
+                GET=self.list_workspaces,
+            ),
+            route("arm", _WS, GET=self.get_workspace, DELETE=self.delete_workspace),
+            route("arm", _WS + "/computes", GET=self.list_computes),
+            route("arm", _WS + "/computes/(?P<name>[^/]+)", GET=self.get_compute),
+            route(
+                "arm",
+                _SUB + "/locations/(?P<loc>[^/]+)/workspaceOperationsStatus/(?P<op>[^/]+)",
+                GET=self.operation_status,
+            ),
+            route(
+                "arm",
+                _SUB + "/locations/(?P<loc>[^/]+)/workspaceOperationsResults/(?P<op>[^/]+)",
+                GET=self.operation_result,
+            ),
+            route("history", history + "/experiments", GET=self.list_experiments),
+            route("history", history + "/experiments/(?P<exp>[^/]+)", GET=self.get_experiment),
+            route("history", history + "/experimentids/(?P<id>[^/]+)", GET=self.get_experiment_by_id),
+            route("history", history + "/experiments/(?P<exp>[^/]+)/runs", GET=self.list_runs),
+            route("history", history + "/experiments/(?P<exp>[^/]+)/runs/(?P<run>[^/]+)", GET=self.get_run),
+            route("history", history + "/experiments/(?P<exp>[^/]+)/metrics", GET=self.list_metrics),
+            route(
+                "history",
+                history + "/experiments/(?P<exp>[^/]+)/metrics/(?P<metric>[^/]+)",
+                GET=self.get_metric,
+            ),
+            route(
+                "artifact",
+                artifact + "/artifacts/origins/(?P<origin>[^/]+)/containers/(?P<container>[^/]+)",
+                GET=self.list_artifacts,
+            ),
+            route("notification", notification + "/tasks", GET=self.list_tasks),
+            route("notification", notification + "/tasks/(?P<id>[^/]+)", GET=self.get_task),
+            route("datastore", datastore + "/datastores", GET=self.list_datastores),
+            route("datastore", datastore + "/datastores/(?P<name>[^/]+)", GET=self.get_datastore),
+            route("modelmanagement", mms + "/(?P<kind>models|assets|images|services)", GET=self.list_mms),
+            route(
+                "modelmanagement",
+                mms + "/(?P<kind>models|assets|images|services)/(?P<id>[^/]+)",
+                GET=self.get_mms,
+                DELETE=self.delete_mms,
+            ),
+            route(
+                "pipelines",
+                pipelines + "/(?P<kind>Experiments|Graphs|Modules|Templates|DataSources)/(?P<id>[^/]+)",
+                GET=self.get_pipeline_object,
+            ),
+            route("discovery", "/discovery", GET=self.discovery),
+        ]
+
+    # -- dispatch -----------------------------------------------------------------------------------------
+    def handle(self, req: ApiRequest) -> ApiResponse:
+        parsed = parse_host(req.host)
+        if parsed is None:
+            return error(404, "HostNotFound", f"The host '{req.host}' is not simulated here.")
+        domain, req.region = parsed
+        allowed = {"arm"} if domain == "arm" else REGIONAL_DOMAINS[domain]
+        for route in self.routes:
+            if route.service not in allowed:
+                continue
+            match = route.pattern.match(req.path.split("?", 1)[0])
+            if match is None:
+                continue
+            handler = route.methods.get(req.method)
+            if handler is None:
+                return error(
+                    405, "MethodNotAllowed", f"The method {req.method} is not allowed on this resource."
+                )
+            if route.service in ("arm", "modelmanagement"):
+                problem = self._check_api_version(req)
+                if problem is not None:
+                    return problem
+            args = {k: unquote(v) for k, v in match.groupdict().items()}
+            return handler(req, **args)
+        return error(404, "RouteNotFound", f"No resource at {req.method} /{req.host}{req.path}.")
+
+    @staticmethod
+    def _check_api_version(req: ApiRequest) -> ApiResponse | None:
+        version = req.q("api-version")
+        if not version:
+            return error(
+                400,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            )
+        if not _API_VERSION.match(version):
+            return error(400, "InvalidApiVersionParameter", f"The api-version '{version}' is invalid.")
+        return None
+
+    # -- paging -------------------------------------------------------------------------------------------
+    @staticmethod
+    def _token(list_key: str, seq: int) -> str:
+        tag = hashlib.sha256(list_key.encode()).hexdigest()[:10]
+        return base64.urlsafe_b64encode(f"{tag}:{seq}".encode()).decode().rstrip("=")
+
+    @staticmethod
+    def _untoken(list_key: str, token: str) -> int | None:
+        try:
+            tag, _, seq = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode().partition(":")
+            if tag != hashlib.sha256(list_key.encode()).hexdigest()[:10]:
+                return None
+            return int(seq)
+        except ValueError:
+            return None
+
+    def _page(
+        self,
+        req: ApiRequest,
+        style: PagingStyle,
+        list_key: str,
+        fetch: Callable[[int, int], tuple[list[Record], bool]] | Collection,
+        render: Callable[[Record], JSON] = Record.body,
+    ) -> ApiResponse:
+        token = req.q(*style.token_params)
+        after = 0
+        if token:
+            decoded = self._untoken(list_key, token)
+            if decoded is None:
+                return error(
+                    400, "InvalidContinuationToken", "The continuation token is not valid for this list."
+                )
+            after = decoded
+        size = self.sim.page_size
+        raw_size = req.q(*style.size_params)
+        if raw_size:
+            try:
+                size = int(raw_size)
+            except ValueError:
+                size = 0
+            if size < 1:
+                return error(400, "InvalidQueryParameterValue", f"The page size '{raw_size}' is not valid.")
+            size = min(size, 5000)
+        items, more = fetch.page(after, size) if isinstance(fetch, Collection) else fetch(after, size)
+        next_token = self._token(list_key, items[-1].seq) if more and items else None
+        next_link = self._next_link(req, style, next_token) if next_token else None
+        value = [render(record) for record in items]
+        if style.envelope == "arm":
+            body: JSON = {"value": value}
+            if next_link:
+                body["nextLink"] = next_link
+            return ApiResponse(200, body)
+        return ApiResponse(200, {"value": value, "continuationToken": next_token, "nextLink": next_link})
+
+    def _next_link(self, req: ApiRequest, style: PagingStyle, token: str) -> str:
+        drop = {p.lower() for p in style.token_params}
+        params = [(k, v) for k, v in req.query.items() if k.lower() not in drop]
+        params.append((style.token_params[0], token))
+        query = "&".join(f"{quote(k, safe='$')}={quote(v, safe='')}" for k, v in params)
+        return f"{self.sim.link_base('nextLink')}/{req.host}{req.path.split('?', 1)[0]}?{query}"
+
+    @staticmethod
+    def _slice(records: list[Record]) -> Callable[[int, int], tuple[list[Record], bool]]:
+        ordered = sorted(records, key=lambda r: r.seq)
+
+        def fetch(after: int, size: int) -> tuple[list[Record], bool]:
+            rest = [r for r in ordered if r.seq > after]
+            return rest[:size], len(rest) > size
+
+        return fetch
+
+    # -- ARM ----------------------------------------------------------------------------------------------
+    def render_workspace(self, ws: WorkspaceData, links: bool = True) -> JSON:
+        body = copy.deepcopy(ws.arm.body())
+        base = self.sim.link_base("discovery") if links else self.sim.base_url
+        body["properties"]["discoveryUrl"] = f"{base}/{ws.location}.api.azureml.ms/discovery"
+        if ws.deleting:
+            body["properties"]["provisioningState"] = "Deleting"
+        return body
+
+    def _arm_missing(self, sub: str, rg: str | None, what: str) -> ApiResponse:
+        tenant = self.sim.tenant
+        if not tenant.has_subscription(sub):
+            return error(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
+        if rg is not None and not tenant.has_resource_group(sub, rg):
+            return error(404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
+        return error(
+            404,
+            "ResourceNotFound",
+            f"The Resource '{what}' under resource group '{rg}' was not found. "
+            "For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+        )
+
+    def _arm_workspace(self, sub: str, rg: str, ws: str) -> WorkspaceData | ApiResponse:
+        found = self.sim.tenant.find_workspace(sub, rg, ws)
+        if found is None:
+            return self._arm_missing(sub, rg, f"Microsoft.MachineLearningServices/workspaces/{ws}")
+        return found
+
+    def list_subscription_workspaces(self, req: ApiRequest, sub: str) -> ApiResponse:
+        tenant = self.sim.tenant
+        if not tenant.has_subscription(sub):
+            return self._arm_missing(sub, None, "")
+        records = [w.arm for w in tenant.workspaces.values() if w.subscription_id.lower() == sub.lower()]
+        by_arm = {id(w.arm): w for w in tenant.workspaces.values()}
+        return self._page(
+            req,
+            ARM_PAGING,
+            f"arm-ws|{sub.lower()}",
+            self._slice(records),
+            lambda r: self.render_workspace(by_arm[id(r)]),
+        )
+
+    def list_workspaces(self, req: ApiRequest, sub: str, rg: str) -> ApiResponse:
+        tenant = self.sim.tenant
+        if not tenant.has_subscription(sub) or not tenant.has_resource_group(sub, rg):
+            return self._arm_missing(sub, rg, "")
+        chosen = [w for w in tenant.workspaces.values() if w.key[:2] == (sub.lower(), rg.lower())]
+        by_arm = {id(w.arm): w for w in chosen}
+        return self._page(
+            req,
+            ARM_PAGING,
+            f"arm-ws|{sub.lower()}|{rg.lower()}",
+            self._slice([w.arm for w in chosen]),
+            lambda r: self.render_workspace(by_arm[id(r)]),
+        )
+
+    def get_workspace(self, req: ApiRequest, sub: str, rg: str, ws: str) -> ApiResponse:
+        found = self._arm_workspace(sub, rg, ws)
+        if isinstance(found, ApiResponse):
+            return found
+        return ApiResponse(200, self.render_workspace(found))
+
+    def list_computes(self, req: ApiRequest, sub: str, rg: str, ws: str) -> ApiResponse:
+        found = self._arm_workspace(sub, rg, ws)
+        if isinstance(found, ApiResponse):
+            return found
+        return self._page(req, ARM_PAGING, f"arm-computes|{found.arm_id.lower()}", found.computes)
+
+    def get_compute(self, req: ApiRequest, sub: str, rg: str, ws: str, name: str) -> ApiResponse:
+        found = self._arm_workspace(sub, rg, ws)
+        if isinstance(found, ApiResponse):
+            return found
+        record = found.computes.get(name)
+        if record is None:
+            return self._arm_missing(
+                sub, rg, f"Microsoft.MachineLearningServices/workspaces/{ws}/computes/{name}"
+            )
+        return ApiResponse(200, record.body())
+
+    def delete_workspace(self, req: ApiRequest, sub: str, rg: str, ws: str) -> ApiResponse:
+        tenant = self.sim.tenant
+        found = tenant.find_workspace(sub, rg, ws)
+        if found is None:
+            if not tenant.has_subscription(sub) or not tenant.has_resource_group(sub, rg):
+                return self._arm_missing(sub, rg, "")
+            return ApiResponse(204)  # ARM: deleting what is not there succeeds with No Content
+        if found.deleting and found.deleting in self.operations:
+            return self._accepted(self.operations[found.deleting])
+        config: LroConfig = self.sim.lro
+        if config.initial_status in (200, 204):
+            tenant.remove_workspace(found)
+            return ApiResponse(config.initial_status)
+        self._op_counter += 1
+        op_id = f"{found.name}-delete-{self._op_counter:04d}"
+        op = Operation(
+            op_id, found, config.polls_in_progress, config.outcome, config.retry_after, time.time()
+        )
+        self.operations[op_id] = op
+        found.deleting = op_id
+        return self._accepted(op)
+
+    def _op_url(self, op: Operation, kind: str, links: bool = True) -> str:
+        base = (
+            self.sim.link_base("asyncOperation" if kind == "Status" else "location")
+            if links
+            else self.sim.base_url
+        )
+        ws = op.workspace
+        return (
+            f"{base}/{ARM_HOST}/subscriptions/{ws.subscription_id}/providers/Microsoft.MachineLearningServices"
+            f"/locations/{ws.location}/workspaceOperations{kind}/{op.id}?api-version={ARM_API_VERSION}"
+        )
+
+    def _accepted(self, op: Operation) -> ApiResponse:
+        return ApiResponse(
+            202,
+            None,
+            {
+                "Azure-AsyncOperation": self._op_url(op, "Status"),
+                "Location": self._op_url(op, "Results"),
+                "Retry-After": str(op.retry_after),
+            },
+        )
+
+    def _advance(self, op: Operation) -> None:
+        if op.status != "InProgress":
+            return
+        if op.polls_left > 0:
+            op.polls_left -= 1
+            return
+        op.status, op.ended = op.outcome, time.time()
+        ws = op.workspace
+        ws.deleting = None
+        if op.outcome == "Succeeded" and self.sim.tenant.workspaces.get(ws.key) is ws:
+            self.sim.tenant.remove_workspace(ws)
+
+    @staticmethod
+    def _op_error(op: Operation) -> JSON:
+        if op.status == "Canceled":
+            return {
+                "code": "OperationCanceled",
+                "message": f"The deletion of workspace '{op.workspace.name}' was canceled.",
+            }
+        return {
+            "code": "WorkspaceDeletionFailed",
+            "message": f"The deletion of workspace '{op.workspace.name}' failed: "
+            "a dependent resource could not be deleted.",
+        }
+
+    def _find_op(self, sub: str, op_id: str) -> Operation | ApiResponse:
+        op = self.operations.get(op_id)
+        if op is None or op.workspace.subscription_id.lower() != sub.lower():
+            return error(404, "OperationNotFound", f"The operation '{op_id}' was not found.")
+        return op
+
+    def operation_status(self, req: ApiRequest, sub: str, loc: str, op: str) -> ApiResponse:
+        found = self._find_op(sub, op)
+        if isinstance(found, ApiResponse):
+            return found
+        self._advance(found)
+        body: JSON = {
+            "id": self._op_url(found, "Status", links=False).split(ARM_HOST, 1)[1].split("?", 1)[0],
+            "name": found.id,
+            "status": found.status,
+            "startTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(found.started)),
+        }
+        if found.ended is not None:
+            body["endTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(found.ended))
+        if found.status in ("Failed", "Canceled"):
+            body["error"] = self._op_error(found)
+        headers = {"Retry-After": str(found.retry_after)} if found.status == "InProgress" else {}
+        return ApiResponse(200, body, headers)
+
+    def operation_result(self, req: ApiRequest, sub: str, loc: str, op: str) -> ApiResponse:
+        found = self._find_op(sub, op)
+        if isinstance(found, ApiResponse):
+            return found
+        self._advance(found)
+        if found.status == "InProgress":
+            return ApiResponse(
+                202, None, {"Location": self._op_url(found, "Results"), "Retry-After": str(found.retry_after)}
+            )
+        if found.status == "Succeeded":
+            return ApiResponse(200)
+        return ApiResponse(409 if found.status == "Canceled" else 500, {"error": self._op_error(found)})
+
+    # -- data plane: common --------------------------------------------------------------------------------
+    def _workspace(self, req: ApiRequest, sub: str, rg: str, ws: str) -> WorkspaceData | ApiResponse:
+        found = self.sim.tenant.find_workspace(sub, rg, ws)
+        if found is None:
+            return error(
+                404, "WorkspaceNotFound", f"Workspace '{ws}' in resource group '{rg}' was not found."
+            )
+        if req.region and found.location.lower() != req.region:
+            return error(
+                404,
+                "WorkspaceNotFound",
+                f"Workspace '{ws}' is not in region '{req.region}' (it is in '{found.location}').",
+            )
+        return found
+
+    # -- run history ---------------------------------------------------------------------------------------
+    def list_experiments(self, req: ApiRequest, sub: str, rg: str, ws: str) -> ApiResponse:
+        found = self._workspace(req, sub, rg, ws)
+        if isinstance(found, ApiResponse):
+            return found
+        return self._page(req, HISTORY_PAGING, f"experiments|{found.arm_id.lower()}", found.experiments)
+
+    def get_experiment(self, req: ApiRequest, sub: str, rg: str, ws: str, exp: str) -> ApiResponse:
+        found = self._workspace(req, sub, rg, ws)
+        if isinstance(found, ApiResponse):
+            return found
+        record = found.experiment_names.get(exp)
+        if record is None:
+            return error(404, "ExperimentNotFound", f"Experiment '{exp}' was not found.")
+        return ApiResponse(200, record.body())
+
+    def get_experiment_by_id(self, req: ApiRequest, sub: str, rg: str, ws: str, id: str) -> ApiResponse:
+        found = self._workspace(req, sub, rg, ws)
+        if isinstance(found, ApiResponse):
+            return found
+        record = found.experiments.get(id)
+        if record is None:
+            return error(404, "ExperimentNotFound", f"Experiment with id '{id}' was not found.")
+        return ApiResponse(200, record.body())
+
+    def list_runs(self, req: ApiRequest, sub: str, rg: str, ws: str, exp: str) -> ApiResponse:
+        found = self._workspace(req, sub, rg, ws)
+        if isinstance(found, ApiResponse):
+            return found
+        runs = found.runs.get(exp)
+        if runs is None:
+            return error(404, "ExperimentNotFound", f"Experiment '{exp}' was not found.")
+        return self._page(req, HISTORY_PAGING, f"runs|{found.arm_id.lower()}|{exp}", runs)
+
+    def get_run(self, req: ApiRequest, sub: str, rg: str, ws: str, exp: str, run: str) -> ApiResponse:
+        found = self._workspace(req, sub, rg, ws)
+        if isinstance(found, ApiResponse):
+            return found
+        if exp not in found.runs:
+            return error(404, "ExperimentNotFound", f"Experiment '{exp}' was not found.")
+        record = found.run_index.get(run)
+        if record is None or record.parent != exp:
+            return error(404, "RunNotFound", f"Run '{run}' was not found in experiment '{exp}'.")
+        return ApiResponse(200, record.body())
+
+    def list_metrics(self, req: ApiRequest, sub: str, rg: str, ws: str, exp: str) -> ApiResponse:
+        found = self._workspace(req, sub, rg, ws)
+        if isinstance(found, ApiResponse):
+            return found
+        metrics = found.metrics.get(exp)
+        if metrics is None:
+            return error(404, "ExperimentNotFound", f"Experiment '{exp}' was not found.")
+        return self._page(req, HISTORY_PAGING, f"metrics|{found.arm_id.lower()}|{exp}", metrics)
+
+    def get_metric(self, req: ApiRequest, sub: str, rg: str, ws: str, exp: str, metric: str) -> ApiResponse:
+        found = self._workspace(req, sub, rg, ws)
+        if isinstance(found, ApiResponse):
+            return found
+        record = found.metric_index.get(metric)
+        if record is None or record.parent != exp:
+            return error(404, "MetricNotFound", f"Metric '{metric}' was not found in experiment '{exp}'.")
+        return ApiResponse(200, record.body())
+
+    # -- artifacts, notifications, datastores --------------------------------------------------------------
+    def list_artifacts(
+        self, req: ApiRequest, sub: str, rg: str, ws: str, origin: str, container: str
+    ) -> ApiResponse:
+        found = self._workspace(req, sub, rg, ws)
+        if isinstance(found, ApiResponse):
+            return found
+        run_id = container[5:] if container.startswith("dcid.") else container
+        artifacts = found.artifacts.get(run_id)
+        if origin.lower() != "experimentrun" or artifacts is None:
+            return error(
+                404, "ContainerNotFound", f"Artifact container '{origin}/{container}' was not found."
+            )
+        return self._page(req, ARTIFACT_PAGING, f"artifacts|{found.arm_id.lower()}|{run_id}", artifacts)
+
+    @staticmethod
+    def _task_summary(record: Record) -> JSON:
+        body = {k: v for k, v in record.body().items() if k != "notifications"}
+        body["notificationCount"] = len(record.body()["notifications"])
+        return body
+
+    def list_tasks(self, req: ApiRequest, sub: str, rg: str, ws: str) -> ApiResponse:
+        found = self._workspace(req, sub, rg, ws)
+        if isinstance(found, ApiResponse):
+            return found
+        return self._page(
+            req, HISTORY_PAGING, f"tasks|{found.arm_id.lower()}", found.tasks, self._task_summary
+        )
+
+    def get_task(self, req: ApiRequest, sub: str, rg: str, ws: str, id: str) -> ApiResponse:
+        found = self._workspace(req, sub, rg, ws)
+        if isinstance(found, ApiResponse):
+            return found
+        record = found.tasks.get(id)
+        if record is None:
+            return error(404, "TaskNotFound", f"Notification task '{id}' was not found.")
+        return ApiResponse(200, record.body())
+
+    @staticmethod
+    def render_datastore(record: Record, include_secret: bool) -> JSON:
+        body = record.body()
+        if include_secret:
+            return body
+        body = copy.deepcopy(body)
+        for path, names in SECRET_FIELDS:
+            section: Any = body
+            for part in path:
+                section = section.get(part) if isinstance(section, dict) else None
+            if isinstance(section, dict):
+                for name in names:
+                    if name in section:
+                        section[name] = None
+        return body
+
+    @staticmethod
+    def _include_secret(req: ApiRequest) -> bool:
+        value = req.q("includeSecret")
+        return value is None or value.strip().lower() not in ("false", "0", "no")
+
+    def list_datastores(self, req: ApiRequest, sub: str, rg: str, ws: str) -> ApiResponse:
+        found = self._workspace(req, sub, rg, ws)
+        if isinstance(found, ApiResponse):
+            return found
+        include = self._include_secret(req)
+        return self._page(
+            req,
+            DATASTORE_PAGING,
+            f"datastores|{found.arm_id.lower()}",
+            found.datastores,
+            lambda r: self.render_datastore(r, include),
+        )
+
+    def get_datastore(self, req: ApiRequest, sub: str, rg: str, ws: str, name: str) -> ApiResponse:
+        found = self._workspace(req, sub, rg, ws)
+        if isinstance(found, ApiResponse):
+            return found
+        record = found.datastores.get(name)
+        if record is None:
+            return error(404, "DatastoreNotFound", f"Datastore '{name}' was not found.")
+        return ApiResponse(200, self.render_datastore(record, self._include_secret(req)))
+
+    # -- model management -----------------------------------------------------------------------------------
+    def list_mms(self, req: ApiRequest, sub: str, rg: str, ws: str, kind: str) -> ApiResponse:
+        found = self._workspace(req, sub, rg, ws)
+        if isinstance(found, ApiResponse):
+            return found
+        kind = kind.lower()
+        return self._page(req, MMS_PAGING, f"{kind}|{found.arm_id.lower()}", found.collection(kind))
+
+    def get_mms(self, req: ApiRequest, sub: str, rg: str, ws: str, kind: str, id: str) -> ApiResponse:
+        found = self._workspace(req, sub, rg, ws)
+        if isinstance(found, ApiResponse):
+            return found
+        kind = kind.lower()
+        record = found.collection(kind).get(id)
+        if record is None:
+            return error(404, f"{MMS_KINDS[kind]}NotFound", f"{MMS_KINDS[kind]} '{id}' was not found.")
+        return ApiResponse(200, record.body())
+
+    @staticmethod
+    def dependents(ws: WorkspaceData, kind: str, id: str) -> list[str]:
+        """Ids of the images using a model, or of the services running an image."""
+        if kind == "models":
+            return [r.id for r in ws.images if id in r.body().get("modelIds", [])]
+        if kind == "images":
+            return [r.id for r in ws.services if r.body().get("imageId") == id]
+        return []
+
+    def delete_mms(self, req: ApiRequest, sub: str, rg: str, ws: str, kind: str, id: str) -> ApiResponse:
+        found = self._workspace(req, sub, rg, ws)
+        if isinstance(found, ApiResponse):
+            return found
+        kind = kind.lower()
+        collection = found.collection(kind)
+        if collection.get(id) is None:
+            return ApiResponse(204)
+        users = self.dependents(found, kind, id)
+        if users:
+            what = "image(s)" if kind == "models" else "service(s)"
+            return error(
+                409,
+                "Conflict",
+                f"{MMS_KINDS[kind]} '{id}' cannot be deleted: it is used by {what} {', '.join(users)}.",
+                details=[
+                    {
+                        "code": "DependentResourceExists",
+                        "target": u,
+                        "message": f"{MMS_KINDS[kind]} '{id}' is used by '{u}'.",
+                    }
+                    for u in users
+                ],
+            )
+        collection.remove(id)
+        return ApiResponse(200)
+
+    # -- pipelines -------------------------------------------------------------------------------------------
+    def get_pipeline_object(
+        self, req: ApiRequest, sub: str, rg: str, ws: str, kind: str, id: str
+    ) -> ApiResponse:
+        found = self._workspace(req, sub, rg, ws)
+        if isinstance(found, ApiResponse):
+            return found
+        family, label = PIPELINE_KINDS[kind.lower()]
+        record = found.pipeline[family].get(id)
+        if record is None:
+            return error(404, f"{label}NotFound", f"Pipeline {label.lower()} '{id}' was not found.")
+        return ApiResponse(200, record.body())
+
+    # -- discovery -----------------------------------------------------------------------------------------
+    def discovery(self, req: ApiRequest) -> ApiResponse:
+        region = req.region or ""
+        base = f"{self.sim.link_base('discovery')}/{region}"
+        api = f"{base}.api.azureml.ms"
+        return ApiResponse(
+            200,
+            {
+                "api": api,
+                "catalog": f"{base}.api.azureml.ms",
+                "experimentation": f"{base}.experiments.azureml.net",
+                "gallery": f"{base}.api.azureml.ms",
+                "history": api,
+                "hyperdrive": f"{base}.api.azureml.ms",
+                "labeling": f"{base}.api.azureml.ms",
+                "modelmanagement": api,
+                "pipelines": api,
+                "studiocoreservices": api,
+            },
+        )

@@ -1,0 +1,750 @@
+"""The simulator's HTTPS server: one local port plays every Azure Machine Learning host.
+
+A request is `https://127.0.0.1:PORT/<azure host>/<real path>`; see routes.py for the hosts, the paths and the
+paging. Around the routes this module adds what a client meets on the way to the real service:
+
+1. faults on demand (`inject_fault`): an error status, a delay, a connection reset, a truncated body;
+2. authentication: a bearer token from the simulator's issuer for an ARM audience, else 401;
+3. throttling: token buckets per (principal, subscription, host), reads and deletes apart (off by default,
+   but the `x-ms-ratelimit-remaining-subscription-*` headers are always sent);
+4. a fixed latency per call, and a request log that never holds a token.
+
+`/_sim/...` is the control API (JSON, no auth, loopback only) for a simulator in another process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import random
+import re
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from devtools.amlsim.fixture import build_tenant
+from devtools.amlsim.identity import ARM_AUDIENCES, IdentityEndpoint, TokenError, TokenIssuer
+from devtools.amlsim.routes import Api, ApiRequest, ApiResponse, LroConfig, error, parse_host
+from devtools.amlsim.state import FAMILIES, JSON, Tenant
+
+FAULT_KINDS = ("status", "delay", "reset", "truncate")
+LINK_KINDS = ("nextLink", "asyncOperation", "location", "discovery")
+_SUBSCRIPTION = re.compile(r"/subscriptions/([^/?]+)", re.IGNORECASE)
+_STATUS_CODES = {
+    429: "TooManyRequests",
+    500: "InternalServerError",
+    502: "BadGateway",
+    503: "ServiceUnavailable",
+    504: "GatewayTimeout",
+}
+
+
+@dataclass
+class Fault:
+    id: str
+    route: str
+    pattern: re.Pattern[str]
+    kind: str
+    remaining: int | None
+    probability: float | None
+    status: int
+    retry_after: int
+    delay_s: float
+
+    def describe(self) -> JSON:
+        return {
+            "id": self.id,
+            "route": self.route,
+            "kind": self.kind,
+            "remaining": self.remaining,
+            "probability": self.probability,
+            "status": self.status,
+            "retry_after": self.retry_after,
+            "delay_s": self.delay_s,
+        }
+
+
+@dataclass
+class RateLimit:
+    enabled: bool = False
+    read_burst: int = 250
+    read_rate: float = 25.0
+    delete_burst: int = 200
+    delete_rate: float = 10.0
+
+
+class _Bucket:
+    __slots__ = ("last", "tokens")
+
+    def __init__(self, tokens: float, now: float) -> None:
+        self.tokens = tokens
+        self.last = now
+
+
+class Simulator:
+    """A local, faithful stand-in for the Azure Machine Learning REST APIs (ARM and data plane)."""
+
+    def __init__(
+        self,
+        tenant: Tenant,
+        issuer: TokenIssuer,
+        *,
+        cert: str | Path,
+        key: str | Path,
+        port: int = 0,
+        page_size: int = 5,
+        latency_ms: int = 0,
+        seed: int = 0,
+    ) -> None:
+        self.issuer = issuer
+        self.page_size = page_size
+        self.latency_ms = latency_ms
+        self.lro = LroConfig()
+        self._tenant = tenant
+        self._lock = threading.RLock()
+        self._log: list[JSON] = []
+        self._log_seq = 0
+        self._faults: list[Fault] = []
+        self._fault_counter = 0
+        self._rng = random.Random(seed)
+        self._rate = RateLimit()
+        self._buckets: dict[tuple[str, str, str, str], _Bucket] = {}
+        self._hostile: set[str] = set()
+        self._hostile_base = "https://attacker.invalid"
+        self._request_counter = 0
+        self._connections: set[socket.socket] = set()
+        self.connections_accepted = 0  # TLS connections opened by clients (keep-alive keeps this low)
+        self.api = Api(self)
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(cert), str(key))
+        handler = type("BoundHandler", (_Handler,), {"sim": self})
+        self._server = _TlsServer(("127.0.0.1", port), handler, context)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="amlsim", daemon=True
+        )
+        self._identity = IdentityEndpoint(issuer)
+        self._started = False
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    def start(self) -> Simulator:
+        if not self._started:
+            self._identity.start()
+            self._thread.start()
+            self._started = True
+        return self
+
+    def stop(self) -> None:
+        if self._started:
+            self._server.shutdown()
+            # the identity endpoint polls for shutdown every 0.5 s: let it finish in the background
+            threading.Thread(target=self._identity.stop, name="amlsim-identity-stop", daemon=True).start()
+            self._started = False
+        self._server.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- addresses -----------------------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def service_urls(self) -> dict[str, str]:
+        """The product's base-URL settings, with the literal `{location}` placeholder."""
+        base = self.base_url
+        return {
+            "arm": f"{base}/management.azure.com",
+            "experiments": f"{base}/{{location}}.experiments.azureml.net",
+            "modelmanagement": f"{base}/{{location}}.modelmanagement.azureml.net",
+            "pipelines": f"{base}/{{location}}.aether.ms",
+        }
+
+    @property
+    def identity_environment(self) -> dict[str, str]:
+        return self._identity.environment()
+
+    def link_base(self, kind: str) -> str:
+        """The base of an absolute URL the simulator hands out (a foreign one when hostile links are on)."""
+        return self._hostile_base if kind in self._hostile else self.base_url
+
+    # -- state ---------------------------------------------------------------------------------------------
+    @property
+    def tenant(self) -> Tenant:
+        return self._tenant
+
+    @property
+    def people(self) -> dict[str, JSON]:
+        return {key: person.as_dict() for key, person in self._tenant.people.items()}
+
+    def reset(self, tenant: Tenant) -> None:
+        """Replace the whole state (running delete operations are forgotten; faults and log stay)."""
+        with self._lock:
+            self._tenant = tenant
+            self.api.operations.clear()
+
+    def truth(self, person_key: str) -> dict[str, list[str]]:
+        """{family: sorted ids} of what `person_key` created, from the fixture's owner annotation."""
+        with self._lock:
+            return self._tenant.truth(person_key)
+
+    def truth_by_workspace(self, person_key: str) -> dict[str, dict[str, list[str]]]:
+        with self._lock:
+            return self._tenant.truth_by_workspace(person_key)
+
+    def snapshot(self) -> JSON:
+        """The full state, deep-copied and JSON-able: every object of every family of every workspace."""
+        with self._lock:
+            tenant = self._tenant
+            workspaces = []
+            for ws in tenant.workspaces.values():
+                families: dict[str, list[JSON]] = {}
+                for family in FAMILIES:
+                    families[family] = [
+                        {
+                            "id": ws.truth_id(family, record)
+                            if family in ("workspaces", "computes")
+                            else record.id,
+                            "owner": record.owner,
+                            "parent": record.parent,
+                            "body": self.api.render_workspace(ws, links=False)
+                            if family == "workspaces"
+                            else record.body(),
+                        }
+                        for record in ws.records(family)
+                    ]
+                workspaces.append(
+                    {
+                        "id": ws.arm_id,
+                        "subscriptionId": ws.subscription_id,
+                        "resourceGroup": ws.resource_group,
+                        "name": ws.name,
+                        "location": ws.location,
+                        "deleting": ws.deleting,
+                        "families": families,
+                    }
+                )
+            state = {
+                "tenant": {"name": tenant.name, "tenantId": tenant.tenant_id},
+                "people": {k: p.as_dict() for k, p in tenant.people.items()},
+                "subscriptions": [
+                    {"subscriptionId": s, "displayName": n} for s, n in tenant.subscriptions.items()
+                ],
+                "resourceGroups": [
+                    {"subscriptionId": s, "name": n, "location": loc}
+                    for s, n, loc in tenant.resource_groups.values()
+                ],
+                "workspaces": workspaces,
+                "operations": [
+                    {
+                        "id": op.id,
+                        "workspace": op.workspace.arm_id,
+                        "status": op.status,
+                        "pollsLeft": op.polls_left,
+                    }
+                    for op in self.api.operations.values()
+                ],
+            }
+            return json.loads(json.dumps(state))
+
+    # -- behaviour switches --------------------------------------------------------------------------------
+    def inject_fault(
+        self,
+        route: str = ".*",
+        kind: str = "status",
+        count: int | None = None,
+        probability: float | None = None,
+        status: int = 500,
+        retry_after: int = 1,
+        delay_s: float = 1.0,
+    ) -> str:
+        """Fault the next `count` requests whose "METHOD /host/path" matches `route` (regex search), or each
+        matching request with `probability` (seeded). Kinds: status, delay, reset, truncate."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"kind must be one of {FAULT_KINDS}")
+        if kind == "status" and not 400 <= status <= 599:
+            raise ValueError("status must be an HTTP error status (4xx or 5xx)")
+        if probability is not None and not 0.0 <= probability <= 1.0:
+            raise ValueError("probability must be within [0, 1]")
+        if count is None and probability is None:
+            count = 1
+        with self._lock:
+            self._fault_counter += 1
+            fault = Fault(
+                f"fault-{self._fault_counter}",
+                route,
+                re.compile(route),
+                kind,
+                count,
+                probability,
+                int(status),
+                int(retry_after),
+                float(delay_s),
+            )
+            self._faults.append(fault)
+            return fault.id
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    @property
+    def faults(self) -> list[JSON]:
+        with self._lock:
+            return [f.describe() for f in self._faults]
+
+    def set_rate_limit(
+        self,
+        enabled: bool = True,
+        read_burst: int = 250,
+        read_rate: float = 25.0,
+        delete_burst: int = 200,
+        delete_rate: float = 10.0,
+    ) -> None:
+        """Token buckets per (token principal, subscription, host); refilled continuously."""
+        if read_burst < 1 or delete_burst < 1 or read_rate <= 0 or delete_rate <= 0:
+            raise ValueError("bursts must be >= 1 and rates > 0")
+        with self._lock:
+            self._rate = RateLimit(
+                enabled, int(read_burst), float(read_rate), int(delete_burst), float(delete_rate)
+            )
+            self._buckets.clear()
+
+    def set_lro(
+        self,
+        polls_in_progress: int = 2,
+        outcome: str = "Succeeded",
+        retry_after: int = 1,
+        initial_status: int = 202,
+    ) -> None:
+        """How a workspace DELETE answers: 200/204 at once, or 202 then `polls_in_progress` InProgress."""
+        if outcome not in ("Succeeded", "Failed", "Canceled"):
+            raise ValueError("outcome must be Succeeded, Failed or Canceled")
+        if initial_status not in (200, 202, 204):
+            raise ValueError("initial_status must be 200, 202 or 204")
+        if polls_in_progress < 0 or retry_after < 0:
+            raise ValueError("polls_in_progress and retry_after must be >= 0")
+        with self._lock:
+            self.lro = LroConfig(int(polls_in_progress), outcome, int(retry_after), int(initial_status))
+
+    def set_hostile_links(
+        self,
+        enabled: bool = True,
+        base: str = "https://attacker.invalid",
+        kinds: tuple[str, ...] | list[str] = LINK_KINDS,
+    ) -> None:
+        """Hand out absolute URLs (nextLink, asyncOperation, location, discovery) on a foreign host, to test
+        that a client never follows them with its token."""
+        unknown = set(kinds) - set(LINK_KINDS)
+        if unknown:
+            raise ValueError(f"unknown link kinds {sorted(unknown)}; known: {LINK_KINDS}")
+        with self._lock:
+            self._hostile = set(kinds) if enabled else set()
+            self._hostile_base = base.rstrip("/")
+
+    def set_latency(self, latency_ms: int) -> None:
+        self.latency_ms = int(latency_ms)
+
+    # -- request log ---------------------------------------------------------------------------------------
+    @property
+    def log(self) -> list[JSON]:
+        with self._lock:
+            return copy.deepcopy(self._log)
+
+    def clear_log(self) -> None:
+        with self._lock:
+            self._log.clear()
+
+    def _record(self, entry: JSON) -> None:
+        with self._lock:
+            self._log_seq += 1
+            entry["seq"] = self._log_seq
+            self._log.append(entry)
+
+    # -- the request pipeline ------------------------------------------------------------------------------
+    def _pick_fault(self, target: str) -> Fault | None:
+        with self._lock:
+            for fault in list(self._faults):
+                if not fault.pattern.search(target):
+                    continue
+                if fault.probability is not None and self._rng.random() >= fault.probability:
+                    continue
+                if fault.remaining is not None:
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        self._faults.remove(fault)
+                return fault
+        return None
+
+    def _authenticate(self, header: str | None) -> tuple[str, str | None, ApiResponse | None]:
+        """("valid"|"missing"|"invalid", principal oid, 401 answer or None)."""
+        challenge = (
+            f'Bearer authorization_uri="https://login.microsoftonline.com/{self._tenant.tenant_id}", '
+            'error="invalid_token", error_description="The authentication failed."'
+        )
+        if not header:
+            answer = error(
+                401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing."
+            )
+            answer.headers["WWW-Authenticate"] = challenge
+            return "missing", None, answer
+        scheme, _, token = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            answer = error(
+                401,
+                "AuthenticationFailed",
+                "Authentication failed. The 'Authorization' header is not a bearer token.",
+            )
+            answer.headers["WWW-Authenticate"] = challenge
+            return "invalid", None, answer
+        try:
+            claims = self.issuer.verify(token.strip(), ARM_AUDIENCES)
+        except TokenError as exc:
+            code = "ExpiredAuthenticationToken" if "expired" in str(exc) else "InvalidAuthenticationToken"
+            answer = error(401, code, f"The access token is invalid: {exc}.")
+            answer.headers["WWW-Authenticate"] = challenge
+            return "invalid", None, answer
+        if claims.get("tid") != self._tenant.tenant_id:
+            answer = error(
+                401,
+                "InvalidAuthenticationTokenTenant",
+                f"The access token is from the wrong tenant '{claims.get('tid')}'.",
+            )
+            answer.headers["WWW-Authenticate"] = challenge
+            return "invalid", None, answer
+        return "valid", str(claims.get("oid")), None
+
+    def _throttle(
+        self, method: str, principal: str | None, host: str, path: str
+    ) -> tuple[str, int, ApiResponse | None]:
+        """(header kind, remaining, 429 answer or None) from the token bucket for this call."""
+        kind = "deletes" if method == "DELETE" else "reads" if method in ("GET", "HEAD") else "writes"
+        match = _SUBSCRIPTION.search(path)
+        subscription = match.group(1).lower() if match else ""
+        with self._lock:
+            rate = self._rate
+            if kind == "writes":
+                return kind, 1199, None
+            burst, per_second = (
+                (rate.delete_burst, rate.delete_rate)
+                if kind == "deletes"
+                else (rate.read_burst, rate.read_rate)
+            )
+            now = time.monotonic()
+            bucket = self._buckets.setdefault(
+                (principal or "", subscription, host, kind), _Bucket(burst, now)
+            )
+            bucket.tokens = min(float(burst), bucket.tokens + (now - bucket.last) * per_second)
+            bucket.last = now
+            if bucket.tokens >= 1.0:
+                bucket.tokens -= 1.0
+                return kind, int(bucket.tokens), None
+            if not rate.enabled:
+                return kind, 0, None
+            wait = max(1, math.ceil((1.0 - bucket.tokens) / per_second))
+        answer = error(
+            429,
+            "TooManyRequests",
+            f"The request is being throttled: the {kind} limit for this subscription was reached. "
+            f"Retry after {wait} seconds.",
+        )
+        answer.headers["Retry-After"] = str(wait)
+        return kind, 0, answer
+
+    def _next_request_id(self) -> str:
+        with self._lock:
+            self._request_counter += 1
+            return f"00000000-0000-4000-8000-{self._request_counter:012d}"
+
+    # -- control API (/_sim) -------------------------------------------------------------------------------
+    def _control(self, method: str, path: str, query: dict[str, str], body: bytes) -> ApiResponse:
+        try:
+            payload: Any = json.loads(body) if body.strip() else {}
+        except ValueError:
+            return error(400, "InvalidJson", "The request body is not JSON.")
+        if not isinstance(payload, dict):
+            return error(400, "InvalidJson", "The request body must be a JSON object.")
+        action = (method, path.rstrip("/"))
+        try:
+            if action == ("GET", "/_sim/health"):
+                return ApiResponse(200, {"status": "ok", "tenant": self._tenant.name, **self.describe()})
+            if action == ("GET", "/_sim/log"):
+                return ApiResponse(200, {"value": self.log})
+            if action == ("DELETE", "/_sim/log"):
+                self.clear_log()
+                return ApiResponse(200, {"cleared": True})
+            if action == ("GET", "/_sim/state"):
+                return ApiResponse(200, self.snapshot())
+            if action == ("GET", "/_sim/people"):
+                return ApiResponse(200, self.people)
+            if action == ("GET", "/_sim/truth"):
+                person = query.get("person", "")
+                if person not in self._tenant.principals:
+                    return error(404, "PersonNotFound", f"No person with key '{person}'.")
+                if query.get("by") == "workspace":
+                    return ApiResponse(200, self.truth_by_workspace(person))
+                return ApiResponse(200, self.truth(person))
+            if action == ("GET", "/_sim/faults"):
+                return ApiResponse(200, {"value": self.faults})
+            if action == ("POST", "/_sim/faults"):
+                return ApiResponse(200, {"id": self.inject_fault(**payload)})
+            if action == ("DELETE", "/_sim/faults"):
+                self.clear_faults()
+                return ApiResponse(200, {"cleared": True})
+            if action == ("POST", "/_sim/ratelimit"):
+                self.set_rate_limit(**payload)
+                return ApiResponse(200, vars(self._rate))
+            if action == ("POST", "/_sim/lro"):
+                self.set_lro(**payload)
+                return ApiResponse(200, vars(self.lro))
+            if action == ("POST", "/_sim/hostile"):
+                self.set_hostile_links(**payload)
+                return ApiResponse(200, {"kinds": sorted(self._hostile), "base": self._hostile_base})
+            if action == ("POST", "/_sim/latency"):
+                self.set_latency(**payload)
+                return ApiResponse(200, {"latency_ms": self.latency_ms})
+            if action == ("POST", "/_sim/pagesize"):
+                self.page_size = int(payload["page_size"])
+                return ApiResponse(200, {"page_size": self.page_size})
+            if action == ("POST", "/_sim/reset"):
+                params = dict(payload)
+                name = params.pop("tenant", "demo")
+                tenant = build_tenant(name, **params)
+                self.reset(tenant)
+                return ApiResponse(200, {"tenant": tenant.name, "workspaces": len(tenant.workspaces)})
+        except (TypeError, ValueError, KeyError) as exc:
+            return error(400, "InvalidArgument", str(exc))
+        return error(404, "RouteNotFound", f"No control endpoint {method} {path}.")
+
+    def describe(self) -> JSON:
+        """What a client in another process needs: addresses, identity settings and ids."""
+        return {
+            "base_url": self.base_url,
+            "service_urls": self.service_urls,
+            "identity": self.identity_environment,
+            "tenant_id": self.issuer.tenant_id,
+            "principal_id": self.issuer.principal_id,
+            "client_id": self.issuer.client_id,
+        }
+
+
+class _TlsServer(ThreadingHTTPServer):
+    """Accepts plain TCP and runs the TLS handshake in the connection's own thread."""
+
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext
+    ) -> None:
+        self.context = context
+        super().__init__(address, handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = self.socket.accept()
+        return self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that went away is not news
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "amlsim/1.0"
+    sys_version = ""
+    timeout = 60
+    sim: Simulator
+
+    def setup(self) -> None:
+        super().setup()
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._tls_ok = True
+        try:
+            self.connection.do_handshake()
+        except (OSError, ssl.SSLError):
+            self._tls_ok = False
+        with self.sim._lock:
+            self.sim._connections.add(self.connection)
+            self.sim.connections_accepted += 1
+
+    def handle(self) -> None:
+        if self._tls_ok:
+            with contextlib.suppress(OSError, ssl.SSLError):
+                super().handle()
+
+    def finish(self) -> None:
+        with self.sim._lock:
+            self.sim._connections.discard(self.connection)
+        with contextlib.suppress(OSError, ssl.SSLError):
+            super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def _dispatch(self, method: str) -> None:
+        started = time.perf_counter()
+        sim = self.sim
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        parts = urlsplit(self.path)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        if parts.path == "/_sim" or parts.path.startswith("/_sim/"):
+            self._send(sim._control(method, parts.path, query, body))
+            return
+
+        host, _, rest = parts.path.lstrip("/").partition("/")
+        host = host.lower()
+        path = "/" + rest
+        entry: JSON = {
+            "seq": 0,
+            "time": time.time(),
+            "method": method,
+            "host": host,
+            "path": path,
+            "query": query,
+            "status": None,
+            "auth": "missing",
+            "principal": None,
+            "fault": None,
+            "duration_ms": 0.0,
+        }
+        if sim.latency_ms > 0:
+            time.sleep(sim.latency_ms / 1000)
+        auth, principal, refusal = sim._authenticate(self.headers.get("Authorization"))
+        entry["auth"], entry["principal"] = auth, principal
+        fault = sim._pick_fault(f"{method} /{host}{path}")
+        truncate = False
+        if fault is not None:
+            entry["fault"] = fault.kind
+            if fault.kind == "reset":
+                self._finish_log(entry, started)
+                self._reset()
+                return
+            if fault.kind == "status":
+                answer = error(
+                    fault.status,
+                    _STATUS_CODES.get(fault.status, "Fault"),
+                    f"Injected fault: HTTP {fault.status}.",
+                )
+                if fault.status in (429, 503):
+                    answer.headers["Retry-After"] = str(fault.retry_after)
+                entry["status"] = answer.status
+                self._finish_log(entry, started)
+                self._send(answer)
+                return
+            if fault.kind == "delay":
+                time.sleep(fault.delay_s)
+            truncate = fault.kind == "truncate"
+
+        answer = self._answer(method, host, path, query, principal, refusal)
+        entry["status"] = answer.status
+        self._finish_log(entry, started)
+        self._send(answer, truncate=truncate)
+
+    def _answer(
+        self,
+        method: str,
+        host: str,
+        path: str,
+        query: dict[str, str],
+        principal: str | None,
+        refusal: ApiResponse | None,
+    ) -> ApiResponse:
+        sim = self.sim
+        if parse_host(host) is None:
+            return error(404, "HostNotFound", f"The host '{host}' is not simulated here.")
+        if refusal is not None:
+            return refusal
+        kind, remaining, throttled = sim._throttle(method, principal, host, path)
+        if throttled is not None:
+            throttled.headers[f"x-ms-ratelimit-remaining-subscription-{kind}"] = "0"
+            return throttled
+        try:
+            with sim._lock:
+                answer = sim.api.handle(ApiRequest(method, host, path, query, principal))
+        except Exception as exc:  # a simulator bug must show as a 500, not as a dropped connection
+            answer = error(500, "InternalServerError", f"Simulator error: {type(exc).__name__}: {exc}")
+        answer.headers[f"x-ms-ratelimit-remaining-subscription-{kind}"] = str(remaining)
+        return answer
+
+    def _finish_log(self, entry: JSON, started: float) -> None:
+        entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        self.sim._record(entry)
+
+    def _reset(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            self.connection.close()
+
+    def _send(self, answer: ApiResponse, truncate: bool = False) -> None:
+        data = b"" if answer.body is None else json.dumps(answer.body, separators=(",", ":")).encode()
+        if truncate and len(data) > 1:
+            data = data[: len(data) // 2]  # a syntactically cut body with a consistent Content-Length
+        try:
+            phrase = HTTPStatus(answer.status).phrase
+        except ValueError:
+            phrase = ""
+        request_id = self.sim._next_request_id()
+        head = [
+            f"{self.protocol_version} {answer.status} {phrase}",
+            f"Server: {self.server_version}",
+            f"Date: {self.date_time_string()}",
+            f"x-ms-request-id: {request_id}",
+            f"x-ms-correlation-request-id: {request_id}",
+        ]
+        if data or answer.status not in (204, 304):
+            head.append("Content-Type: application/json; charset=utf-8")
+        head.extend(f"{name}: {value}" for name, value in answer.headers.items())
+        if answer.status != 204:
+            head.append(f"Content-Length: {len(data)}")
+        else:
+            data = b""
+        if self.close_connection:
+            head.append("Connection: close")
+        # one write: a header write and a body write meet Nagle and delayed ACKs (40 ms a call)
+        try:
+            self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
+            self.wfile.flush()
+        except (OSError, ssl.SSLError):
+            self.close_connection = True

@@ -1,0 +1,339 @@
+"""In-memory state of a simulated Azure Machine Learning tenant.
+
+The structures here are plain containers; the Simulator serialises access with one lock. Every stored object
+is a `Record`: its id, the key of the principal who created it (the *owner annotation*, kept beside the object
+and never sent in an API answer, so that `truth()` does not depend on the `createdBy` fields the product
+matches on), and its JSON body. Large generated tenants store a renderer and a few arguments instead of the
+body, which is rebuilt on every read; that keeps a tenant of a few hundred thousand objects small.
+
+Lists page by *keyset*: every record gets a tenant-wide increasing sequence number when it is added, and a
+continuation token carries the sequence number of the last record served. A walk therefore never repeats or
+skips a record that existed for the whole walk, even when other records are deleted between two pages.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+JSON = dict[str, Any]
+
+# Every resource family the simulator holds, in the order the request log and snapshots use.
+FAMILIES: tuple[str, ...] = (
+    "workspaces",
+    "computes",
+    "experiments",
+    "runs",
+    "metrics",
+    "artifacts",
+    "tasks",
+    "datastores",
+    "models",
+    "assets",
+    "images",
+    "services",
+    "pipeline_experiments",
+    "pipeline_graphs",
+    "pipeline_modules",
+    "pipeline_templates",
+    "pipeline_datasources",
+)
+PIPELINE_FAMILIES: tuple[str, ...] = (
+    "pipeline_experiments",
+    "pipeline_graphs",
+    "pipeline_modules",
+    "pipeline_templates",
+    "pipeline_datasources",
+)
+FLAT_FAMILIES: tuple[str, ...] = (
+    "computes",
+    "experiments",
+    "tasks",
+    "datastores",
+    "models",
+    "assets",
+    "images",
+    "services",
+    *PIPELINE_FAMILIES,
+)
+
+_sequence = itertools.count(1)  # next() on itertools.count is atomic under the GIL
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A user (a data subject) or a service principal that creates objects."""
+
+    key: str
+    object_id: str
+    display_name: str
+    upn: str = ""
+    email: str = ""
+    tenant_id: str = ""  # the tenant the principal signs in through (the resource tenant)
+    home_tenant_id: str = ""  # differs from tenant_id for a guest user
+    kind: str = "User"  # "User" or "ServicePrincipal"
+    app_id: str = ""  # service principals only
+    puid: str = ""
+
+    @property
+    def upn_variant(self) -> str:
+        """The UPN in another letter case, as some records carry it (`Dave@Contoso.COM`)."""
+        local, _, domain = self.upn.partition("@")
+        name, _, tld = domain.rpartition(".")
+        return f"{local[:1].upper()}{local[1:]}@{name[:1].upper()}{name[1:]}.{tld.upper()}"
+
+    def as_dict(self) -> JSON:
+        return {
+            "key": self.key,
+            "objectId": self.object_id,
+            "displayName": self.display_name,
+            "upn": self.upn,
+            "email": self.email,
+            "tenantId": self.tenant_id,
+            "homeTenantId": self.home_tenant_id or self.tenant_id,
+            "kind": self.kind,
+            "appId": self.app_id,
+            "upnVariant": self.upn_variant if self.upn else "",
+        }
+
+
+class Record:
+    """One stored object: id, owner annotation, parent key (experiment name or run id) and body."""
+
+    __slots__ = ("_args", "_body", "_render", "id", "owner", "parent", "seq")
+
+    def __init__(
+        self,
+        id: str,
+        owner: str | None,
+        body: JSON | None = None,
+        *,
+        parent: str | None = None,
+        render: Callable[..., JSON] | None = None,
+        args: tuple[Any, ...] = (),
+    ) -> None:
+        self.id = id
+        self.owner = owner
+        self.parent = parent
+        self.seq = 0
+        self._body = body
+        self._render = render
+        self._args = args
+
+    def body(self) -> JSON:
+        """The stored body (callers must not mutate it), or a freshly rendered one."""
+        if self._render is not None:
+            return self._render(*self._args)
+        assert self._body is not None
+        return self._body
+
+
+class Collection:
+    """Records in insertion order, by id, pageable by sequence number."""
+
+    def __init__(self, fold: bool = False) -> None:
+        self.fold = fold  # ARM names are case-insensitive
+        self._by_id: dict[str, Record] = {}
+        self._order: list[Record] = []
+        self._seqs: list[int] = []
+
+    def _key(self, id: str) -> str:
+        return id.lower() if self.fold else id
+
+    def add(self, record: Record) -> Record:
+        key = self._key(record.id)
+        if key in self._by_id:
+            raise ValueError(f"duplicate id {record.id!r}")
+        record.seq = next(_sequence)
+        self._by_id[key] = record
+        self._order.append(record)
+        self._seqs.append(record.seq)
+        return record
+
+    def get(self, id: str) -> Record | None:
+        return self._by_id.get(self._key(id))
+
+    def remove(self, id: str) -> Record | None:
+        record = self._by_id.pop(self._key(id), None)
+        if record is not None:
+            index = bisect.bisect_left(self._seqs, record.seq)
+            del self._order[index]
+            del self._seqs[index]
+        return record
+
+    def page(self, after: int, size: int) -> tuple[list[Record], bool]:
+        """Up to `size` records with a sequence number above `after`, and whether more follow."""
+        start = bisect.bisect_right(self._seqs, after)
+        items = self._order[start : start + size]
+        return items, start + size < len(self._order)
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(list(self._order))
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+
+class WorkspaceData:
+    """One workspace: its ARM resource and everything the data-plane services hold for it."""
+
+    def __init__(
+        self, subscription_id: str, resource_group: str, name: str, location: str, arm: Record
+    ) -> None:
+        self.subscription_id = subscription_id
+        self.resource_group = resource_group
+        self.name = name
+        self.location = location
+        self.arm = arm
+        self.deleting: str | None = None  # id of a running delete operation
+        self.computes = Collection(fold=True)
+        self.experiments = Collection()  # by experimentId
+        self.experiment_names: dict[str, Record] = {}
+        self.runs: dict[str, Collection] = {}  # experiment name -> runs
+        self.run_index: dict[str, Record] = {}
+        self.metrics: dict[str, Collection] = {}  # experiment name -> metrics
+        self.metric_index: dict[str, Record] = {}
+        self.artifacts: dict[str, Collection] = {}  # run id -> artifacts
+        self.tasks = Collection()
+        self.datastores = Collection()
+        self.models = Collection()
+        self.assets = Collection()
+        self.images = Collection()
+        self.services = Collection()
+        self.pipeline: dict[str, Collection] = {family: Collection() for family in PIPELINE_FAMILIES}
+
+    @property
+    def arm_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.MachineLearningServices/workspaces/{self.name}"
+        )
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.subscription_id.lower(), self.resource_group.lower(), self.name.lower())
+
+    # -- building -----------------------------------------------------------------------------------------
+    def add_experiment(self, record: Record, name: str) -> Record:
+        self.experiments.add(record)
+        self.experiment_names[name] = record
+        self.runs.setdefault(name, Collection())
+        self.metrics.setdefault(name, Collection())
+        return record
+
+    def add_run(self, experiment_name: str, record: Record) -> Record:
+        record.parent = experiment_name
+        self.runs[experiment_name].add(record)
+        self.run_index[record.id] = record
+        self.artifacts.setdefault(record.id, Collection())
+        return record
+
+    def add_metric(self, experiment_name: str, record: Record) -> Record:
+        record.parent = experiment_name
+        self.metrics[experiment_name].add(record)
+        self.metric_index[record.id] = record
+        return record
+
+    def add_artifact(self, run_id: str, record: Record) -> Record:
+        record.parent = run_id
+        return self.artifacts[run_id].add(record)
+
+    def collection(self, family: str) -> Collection:
+        if family.startswith("pipeline_"):
+            return self.pipeline[family]
+        value = getattr(self, family)
+        assert isinstance(value, Collection)
+        return value
+
+    # -- reading ------------------------------------------------------------------------------------------
+    def records(self, family: str) -> Iterator[Record]:
+        """Every record of one family in this workspace."""
+        if family == "workspaces":
+            yield self.arm
+        elif family in ("runs", "metrics", "artifacts"):
+            groups: dict[str, Collection] = getattr(self, family)
+            for group in list(groups.values()):
+                yield from group
+        else:
+            yield from self.collection(family)
+
+    def truth_id(self, family: str, record: Record) -> str:
+        """The id a record has in `truth()`: ARM resources by resource id, the rest by their API id."""
+        if family == "workspaces":
+            return self.arm_id
+        if family == "computes":
+            return f"{self.arm_id}/computes/{record.id}"
+        return record.id
+
+    def count(self) -> int:
+        return sum(1 for family in FAMILIES for _ in self.records(family))
+
+
+@dataclass
+class Tenant:
+    """A whole simulated tenant: people, subscriptions, resource groups and workspaces."""
+
+    name: str
+    tenant_id: str
+    people: dict[str, Principal]  # the data subjects, by key
+    principals: dict[str, Principal] = field(default_factory=dict)  # people and service principals
+    subscriptions: dict[str, str] = field(default_factory=dict)  # id -> display name
+    resource_groups: dict[tuple[str, str], tuple[str, str, str]] = field(default_factory=dict)
+    workspaces: dict[tuple[str, str, str], WorkspaceData] = field(default_factory=dict)
+    demo_person: str = "alice"
+
+    def add_resource_group(self, subscription_id: str, name: str, location: str) -> None:
+        self.resource_groups[(subscription_id.lower(), name.lower())] = (subscription_id, name, location)
+
+    def add_workspace(self, workspace: WorkspaceData) -> WorkspaceData:
+        if workspace.key in self.workspaces:
+            raise ValueError(f"duplicate workspace {workspace.arm_id}")
+        workspace.arm.seq = next(_sequence)
+        self.workspaces[workspace.key] = workspace
+        return workspace
+
+    def find_workspace(self, subscription_id: str, resource_group: str, name: str) -> WorkspaceData | None:
+        return self.workspaces.get((subscription_id.lower(), resource_group.lower(), name.lower()))
+
+    def remove_workspace(self, workspace: WorkspaceData) -> None:
+        self.workspaces.pop(workspace.key, None)
+
+    def has_subscription(self, subscription_id: str) -> bool:
+        return subscription_id.lower() in {s.lower() for s in self.subscriptions}
+
+    def has_resource_group(self, subscription_id: str, name: str) -> bool:
+        return (subscription_id.lower(), name.lower()) in self.resource_groups
+
+    def truth(self, person: str) -> dict[str, list[str]]:
+        """{family: sorted ids of the objects `person` created}, from the owner annotation only."""
+        found: dict[str, list[str]] = {family: [] for family in FAMILIES}
+        for workspace in list(self.workspaces.values()):
+            for family in FAMILIES:
+                found[family].extend(
+                    workspace.truth_id(family, record)
+                    for record in workspace.records(family)
+                    if record.owner == person
+                )
+        return {family: sorted(ids) for family, ids in found.items()}
+
+    def truth_by_workspace(self, person: str) -> dict[str, dict[str, list[str]]]:
+        """{workspace resource id: {family: sorted ids}} for each workspace where `person` created things."""
+        result: dict[str, dict[str, list[str]]] = {}
+        for workspace in list(self.workspaces.values()):
+            per_family = {
+                family: sorted(
+                    workspace.truth_id(family, record)
+                    for record in workspace.records(family)
+                    if record.owner == person
+                )
+                for family in FAMILIES
+            }
+            if any(per_family.values()):
+                result[workspace.arm_id] = per_family
+        return result
+
+    def count(self) -> int:
+        return sum(workspace.count() for workspace in self.workspaces.values())

@@ -1,0 +1,111 @@
+"""Model management: E15-E22 and the deletions D2-D5 (200 then 204, 409 while something depends on it)."""
+
+from __future__ import annotations
+
+import pytest
+
+from devtools.amlsim import Simulator
+
+from .conftest import ARM_VERSION, R1, Client, ws_path
+
+MMS = "/api" + ws_path(*R1)
+
+
+def url(client: Client, path: str) -> str:
+    return client.url("modelmanagement", MMS + path)
+
+
+@pytest.mark.parametrize(
+    ("kind", "count"), [("models", 12), ("assets", 11), ("images", 11), ("services", 11)]
+)
+def test_lists_page_with_skip_token_to_the_end(client: Client, sim: Simulator, kind: str, count: int) -> None:
+    items, pages = client.walk(url(client, f"/{kind}"), ARM_VERSION)
+    assert len(items) == count
+    assert len({i["id"] for i in items}) == count
+    assert [len(p["value"]) for p in pages] == [5, 5, count - 10]
+    assert all(
+        "$skipToken=" in p["nextLink"] and "api-version=2019-11-01" in p["nextLink"] for p in pages[:2]
+    )
+    assert "nextLink" not in pages[-1]
+    alice = sim.people["alice"]["objectId"]
+    pages_with_alice = [p for p in pages if any(i["createdBy"]["userObjectId"] == alice for i in p["value"])]
+    assert len(pages_with_alice) >= 2
+    _, by_count = client.walk(url(client, f"/{kind}"), {**ARM_VERSION, "count": "100"})
+    assert len(by_count) == 1
+
+
+def test_e16_e18_e20_e22_one_object_by_id(client: Client) -> None:
+    model = client.get(url(client, "/models/churn-r1:1"), ARM_VERSION)
+    assert model.status_code == 200
+    body = model.json()
+    assert (body["id"], body["name"], body["version"]) == ("churn-r1:1", "churn-r1", 1)
+    assert body["createdBy"]["upn"] == "alice@contoso.com"
+    encoded = client.get(url(client, "/models/churn-r1%3A1"), ARM_VERSION)
+    assert encoded.json() == body
+    image = client.get(url(client, "/images/churn-img-r1:2"), ARM_VERSION).json()
+    assert image["modelIds"] == ["churn-r1:3", "fraud-r1:1"]
+    service = client.get(url(client, "/services/churn-svc-r1"), ARM_VERSION).json()
+    assert service["imageId"] == "churn-img-r1:1"
+    assert service["computeType"] == "ACI"
+    assets = client.get(url(client, "/assets"), ARM_VERSION).json()["value"]
+    asset = client.get(url(client, f"/assets/{assets[0]['id']}"), ARM_VERSION)
+    assert asset.status_code == 200
+    assert asset.json()["name"] == "churn-features"
+
+
+def test_not_found_and_api_version(client: Client) -> None:
+    for kind, code in (
+        ("models", "ModelNotFound"),
+        ("assets", "AssetNotFound"),
+        ("images", "ImageNotFound"),
+        ("services", "ServiceNotFound"),
+    ):
+        response = client.get(url(client, f"/{kind}/nope"), ARM_VERSION)
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == code
+    missing = client.get(url(client, "/models"))
+    assert missing.status_code == 400
+    assert missing.json()["error"]["code"] == "MissingApiVersionParameter"
+    assert client.delete(url(client, "/models/churn-r1:1")).status_code == 400
+
+
+def test_delete_answers_200_then_204(client: Client, sim: Simulator) -> None:
+    assert "nlp-svc-r1" in sim.truth("carol")["services"]
+    first = client.delete(url(client, "/services/nlp-svc-r1"), ARM_VERSION)
+    assert first.status_code == 200
+    assert client.get(url(client, "/services/nlp-svc-r1"), ARM_VERSION).status_code == 404
+    again = client.delete(url(client, "/services/nlp-svc-r1"), ARM_VERSION)
+    assert again.status_code == 204
+    assert again.content == b""
+    assert "nlp-svc-r1" not in sim.truth("carol")["services"]
+    assets = client.get(url(client, "/assets"), ARM_VERSION).json()["value"]
+    assert client.delete(url(client, f"/assets/{assets[1]['id']}"), ARM_VERSION).status_code == 200
+    assert client.delete(url(client, f"/assets/{assets[1]['id']}"), ARM_VERSION).status_code == 204
+
+
+def test_model_used_by_image_and_image_used_by_service_conflict_until_dependents_go(client: Client) -> None:
+    model = client.delete(url(client, "/models/churn-r1:1"), ARM_VERSION)
+    assert model.status_code == 409
+    assert model.json()["error"]["code"] == "Conflict"
+    assert "churn-img-r1:1" in model.json()["error"]["message"]
+    assert [d["target"] for d in model.json()["error"]["details"]] == ["churn-img-r1:1"]
+    image = client.delete(url(client, "/images/churn-img-r1:1"), ARM_VERSION)
+    assert image.status_code == 409
+    assert [d["target"] for d in image.json()["error"]["details"]] == ["churn-svc-r1"]
+    assert client.get(url(client, "/models/churn-r1:1"), ARM_VERSION).status_code == 200  # nothing went
+    assert client.delete(url(client, "/services/churn-svc-r1"), ARM_VERSION).status_code == 200
+    assert client.delete(url(client, "/images/churn-img-r1:1"), ARM_VERSION).status_code == 200
+    assert client.delete(url(client, "/models/churn-r1:1"), ARM_VERSION).status_code == 200
+    assert client.delete(url(client, "/models/churn-r1:1"), ARM_VERSION).status_code == 204
+
+
+def test_alices_model_used_by_bobs_image_cannot_go(client: Client, sim: Simulator) -> None:
+    assert "churn-r1:2" in sim.truth("alice")["models"]
+    assert "fraud-img-r1:1" in sim.truth("bob")["images"]
+    response = client.delete(url(client, "/models/churn-r1:2"), ARM_VERSION)
+    assert response.status_code == 409
+    assert [d["target"] for d in response.json()["error"]["details"]] == ["fraud-img-r1:1"]
+    # and carol's service runs on alice's image churn-img-r1:2
+    image = client.delete(url(client, "/images/churn-img-r1:2"), ARM_VERSION)
+    assert image.status_code == 409
+    assert [d["target"] for d in image.json()["error"]["details"]] == ["churn-svc-r1-b"]
