@@ -20,10 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 AZURITE_BIN = ROOT / "node_modules" / ".bin" / "azurite"
 ACCOUNT = "devstoreaccount1"
 # Azurite's published development key: only used by the optional shared-key mode, never by tests or demo.
-DEV_ACCOUNT_KEY = (
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+DEV_ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+_LISTENING = re.compile(
+    r"Azurite (Blob|Queue|Table) service is successfully listening at (https?)://[^:]+:(\d+)"
 )
-_LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at (https?)://[^:]+:(\d+)")
 
 
 @dataclass
@@ -65,7 +65,8 @@ class Azurite:
         return self
 
     def _read_output(self, ready: threading.Event) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
+        assert self.proc is not None
+        assert self.proc.stdout is not None
         for raw in self.proc.stdout:
             line = raw.decode(errors="replace").rstrip()
             self.output.append(line)

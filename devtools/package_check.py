@@ -71,7 +71,10 @@ class PackageReport:
             expected = {i.lower() for i in truth.get(family, [])}
             got = {i.lower() for i in self.ids.get(family, set())}
             if expected != got:
-                differences[family] = {"missing": sorted(expected - got), "unexpected": sorted(got - expected)}
+                differences[family] = {
+                    "missing": sorted(expected - got),
+                    "unexpected": sorted(got - expected),
+                }
         return differences
 
 
@@ -85,7 +88,9 @@ def read_package(container: ContainerClient, request_id: str) -> PackageReport:
         for line in data.splitlines():
             item = json.loads(line)
             family = (
-                PIPELINE_TRUTH[item["endpoint"]] if entry["family"] == "pipelines" else TRUTH_FAMILY[entry["family"]]
+                PIPELINE_TRUTH[item["endpoint"]]
+                if entry["family"] == "pipelines"
+                else TRUTH_FAMILY[entry["family"]]
             )
             rid = record_id(family, item["record"])
             if rid in report.ids[family]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import os
 import signal
@@ -19,7 +20,9 @@ def _die_with_parent() -> None:  # runs in the child, before exec
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def spawn(args: Sequence[str], env: dict[str, str] | None = None, **kwargs: object) -> subprocess.Popen[bytes]:
+def spawn(
+    args: Sequence[str], env: dict[str, str] | None = None, **kwargs: object
+) -> subprocess.Popen[bytes]:
     """Start a child in its own process group that gets SIGTERM when this process dies."""
     proc: subprocess.Popen[bytes] = subprocess.Popen(  # noqa: S603 - arguments are ours, not user input
         list(args),
@@ -35,17 +38,13 @@ def spawn(args: Sequence[str], env: dict[str, str] | None = None, **kwargs: obje
 def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     """Terminate a child's whole process group, then kill it if it does not go."""
     if proc.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait(timeout=timeout)
     if proc in _children:
         _children.remove(proc)

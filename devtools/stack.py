@@ -94,7 +94,17 @@ class LocalStack:
     def start_host(self) -> HostProcess:
         env = {**os.environ, **self.settings, "PYTHONUNBUFFERED": "1"}
         proc = processes.spawn(
-            [sys.executable, "-m", "devtools.funchost", "--app", "function_app:app", "--root", str(ROOT), "--port", "0"],
+            [
+                sys.executable,
+                "-m",
+                "devtools.funchost",
+                "--app",
+                "function_app:app",
+                "--root",
+                str(ROOT),
+                "--port",
+                "0",
+            ],
             env=env,
             cwd=str(ROOT),
             stdout=subprocess.PIPE,

@@ -68,7 +68,10 @@ PIPELINES: Final = "/api/v1.0" + WS
 ARM_PAGED: Final = {"api_version": ARM_API_VERSION, "paging": "arm"}
 MM_PAGED: Final = {"api_version": MODEL_API_VERSION, "paging": "skiptoken"}
 MM_ONE: Final = {"api_version": MODEL_API_VERSION}
-CONT: Final = {"paging": "continuation", "continuation_param": "continuationToken"}
+# Run history and notifications take `$continuationtoken`; artifacts and datastores `continuationToken`
+# (azure-rest-api-specs, machinelearningservices data-plane runHistory / artifact / datastore).
+CONT: Final = {"paging": "continuation", "continuation_param": "$continuationtoken"}
+CONT_PLAIN: Final = {"paging": "continuation", "continuation_param": "continuationToken"}
 
 ENDPOINTS: Final[dict[str, Endpoint]] = {
     e.id: e
@@ -117,11 +120,11 @@ ENDPOINTS: Final[dict[str, Endpoint]] = {
             "artifacts of a run",
             "experiments",
             ARTIFACT + "/artifacts/origins/ExperimentRun/containers/{runId}",
-            **CONT,
+            **CONT_PLAIN,
         ),
         _e("E11", "notification tasks", "experiments", NOTIFICATION + "/tasks", **CONT),
         _e("E12", "notifications of one task", "experiments", NOTIFICATION + "/tasks/{taskId}"),
-        _e("E13", "datastores", "experiments", DATASTORE + "/datastores", **CONT),
+        _e("E13", "datastores", "experiments", DATASTORE + "/datastores", **CONT_PLAIN),
         _e("E14", "one datastore", "experiments", DATASTORE + "/datastores/{name}"),
         _e("E15", "models", "modelmanagement", MODELS + "/models", **MM_PAGED),
         _e("E16", "one model", "modelmanagement", MODELS + "/models/{id}", **MM_ONE),

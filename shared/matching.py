@@ -65,4 +65,6 @@ class Matcher:
 
     def names_anyone(self, record: Mapping[str, Any]) -> bool:
         """Whether the record carries any identity field at all (someone's, not necessarily the subject's)."""
-        return any(isinstance(field_value(record, path), str) and field_value(record, path) for path in self.fields)
+        return any(
+            isinstance(field_value(record, path), str) and field_value(record, path) for path in self.fields
+        )

@@ -44,7 +44,15 @@ DEFAULT_EXPERIMENTS_BASE_URL: Final = "https://{location}.experiments.azureml.ne
 DEFAULT_MODELMANAGEMENT_BASE_URL: Final = "https://{location}.modelmanagement.azureml.net"
 DEFAULT_PIPELINES_BASE_URL: Final = "https://{location}.aether.ms"
 DEFAULT_ARM_AUDIENCE: Final = "https://management.azure.com/.default"
-DEFAULT_ALLOWED_HOSTS: Final = "management.azure.com,*.experiments.azureml.net,*.modelmanagement.azureml.net,*.aether.ms,*.api.azureml.ms"
+DEFAULT_ALLOWED_HOSTS: Final = ",".join(
+    (
+        "management.azure.com",
+        "*.experiments.azureml.net",
+        "*.modelmanagement.azureml.net",
+        "*.aether.ms",
+        "*.api.azureml.ms",
+    )
+)
 DEFAULT_MATCH_FIELDS: Final = (
     "createdBy.userObjectId,createdBy.upn,createdBy.userName,createdBy.email,systemData.createdBy"
 )

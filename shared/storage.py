@@ -7,6 +7,7 @@ knows an account key. Writes that decide progress use ETags (optimistic concurre
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -63,19 +64,13 @@ class Storage:
             if self._ready:
                 return
             for table in (names.REQUESTS_TABLE, names.IDEMPOTENCY_TABLE):
-                try:
+                with contextlib.suppress(ResourceExistsError):
                     self.table_service.create_table(table)
-                except ResourceExistsError:
-                    pass
             for queue in (names.PLAN_QUEUE, names.WORK_QUEUE, names.FINALIZE_QUEUE):
-                try:
+                with contextlib.suppress(ResourceExistsError):
                     self.queue_service.create_queue(queue)
-                except ResourceExistsError:
-                    pass
-            try:
+            with contextlib.suppress(ResourceExistsError):
                 self.blob_service.create_container(names.EXPORT_CONTAINER)
-            except ResourceExistsError:
-                pass
             self._ready = True
 
     @property
@@ -200,7 +195,13 @@ class RequestStore:
     def has_open_tasks(self, request_id: str) -> bool:
         entities = self.requests.query_entities(
             "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and ( Status eq @a or Status eq @b )",
-            parameters={"pk": request_id, "lo": self.TASK_PREFIX, "hi": "task.", "a": OPEN_TASK[0], "b": OPEN_TASK[1]},
+            parameters={
+                "pk": request_id,
+                "lo": self.TASK_PREFIX,
+                "hi": "task.",
+                "a": OPEN_TASK[0],
+                "b": OPEN_TASK[1],
+            },
             select=["RowKey"],
             results_per_page=1,
         )

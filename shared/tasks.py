@@ -421,7 +421,9 @@ def run_pipelines(ctx: TaskContext) -> None:
             # disclose that person), but the manifest says it was found.
             reason = ctx.matcher.reason(record) or (None if ctx.matcher.names_anyone(record) else why)
             if reason is not None:
-                ctx.writer.stage(ctx.task, "pipelines", path, [ctx.keep(endpoint, record, f"{reason}; {why}")])
+                ctx.writer.stage(
+                    ctx.task, "pipelines", path, [ctx.keep(endpoint, record, f"{reason}; {why}")]
+                )
                 kept = True
             else:
                 status = "fetched; created by someone else, not exported"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -117,10 +118,9 @@ def plan(rt: Runtime, request_id: str) -> str:
     if request.status == "accepted":
         request.status = "running"
         request.updated_at = utcnow()
-        try:
+        # Another delivery of this message may have got there first; spawning again is harmless.
+        with contextlib.suppress(ConcurrencyError):
             rt.store.update_request(request)
-        except ConcurrencyError:
-            pass  # another delivery of this message got there first; spawning again is harmless
     spawn(rt, roots)
     return "planned"
 

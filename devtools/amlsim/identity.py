@@ -21,8 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ARM_AUDIENCES = frozenset(
-    {"https://management.azure.com", "https://management.core.windows.net", "https://management.azure.com/",
-     "https://management.core.windows.net/"}
+    {
+        "https://management.azure.com",
+        "https://management.core.windows.net",
+        "https://management.azure.com/",
+        "https://management.core.windows.net/",
+    }
 )
 STORAGE_AUDIENCE = "https://storage.azure.com"
 KNOWN_AUDIENCES = ARM_AUDIENCES | {STORAGE_AUDIENCE, STORAGE_AUDIENCE + "/"}

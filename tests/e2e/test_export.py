@@ -29,7 +29,11 @@ def all_subscriptions(sim):
 
 
 def export_body(sim, key=PERSON, **over):
-    body = {"type": "export", "subject": subject_of(sim, key), "scope": {"subscriptions": all_subscriptions(sim)}}
+    body = {
+        "type": "export",
+        "subject": subject_of(sim, key),
+        "scope": {"subscriptions": all_subscriptions(sim)},
+    }
     body.update(over)
     return body
 
@@ -107,8 +111,12 @@ def test_idempotency_key_returns_the_first_request(stack, sim):
 
 def _storage(stack):
     credential = ManagedIdentityCredential(client_id=APP_CLIENT_ID)
-    table = TableClient(stack.settings["AzureWebJobsStorage__tableServiceUri"], "DsrRequests", credential=credential)
-    queue = QueueClient(stack.settings["AzureWebJobsStorage__queueServiceUri"], "dsr-plan", credential=credential)
+    table = TableClient(
+        stack.settings["AzureWebJobsStorage__tableServiceUri"], "DsrRequests", credential=credential
+    )
+    queue = QueueClient(
+        stack.settings["AzureWebJobsStorage__queueServiceUri"], "dsr-plan", credential=credential
+    )
     return table, queue
 
 
@@ -172,7 +180,8 @@ def test_status_reports_progress_due_date_and_links(stack, sim):
     assert again["progress"]["runs"]["tasks"] == again["progress"]["runs"]["done"] >= 1
     assert again["progress"]["models"]["recordsKept"] == len(sim.truth("bob")["models"])
     received, due = again["receivedAt"], again["dueAt"]
-    assert due[:4] >= received[:4] and due != received
+    assert due[:4] >= received[:4]
+    assert due != received
     assert again["links"]["manifest"].endswith(f"{view['id']}/manifest.json")
     assert json.dumps(again)  # plain JSON
 

@@ -34,7 +34,7 @@ class Script(BaseAdapter):
         answer = self.answers.popleft()
         if isinstance(answer, Exception):
             raise answer
-        status, body, headers = (answer + ({},))[:3] if len(answer) == 2 else answer
+        status, body, headers = ((*answer, {}))[:3] if len(answer) == 2 else answer
         response = requests.Response()
         response.status_code = status
         response._content = body if isinstance(body, bytes) else json.dumps(body).encode()

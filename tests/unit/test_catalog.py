@@ -24,11 +24,16 @@ def test_notification_task_path_has_its_slash():
 
 
 def test_paths_per_service():
-    assert ENDPOINTS["E6"].render(**WS_VALUES, experimentName="exp") == "/history/v1.0" + WS_PATH + "/experiments/exp/runs"
+    assert (
+        ENDPOINTS["E6"].render(**WS_VALUES, experimentName="exp")
+        == "/history/v1.0" + WS_PATH + "/experiments/exp/runs"
+    )
     assert ENDPOINTS["E10"].render(**WS_VALUES, runId="r1") == (
         "/artifact/v1.0" + WS_PATH + "/artifacts/origins/ExperimentRun/containers/r1"
     )
-    assert ENDPOINTS["E14"].render(**WS_VALUES, name="blob") == "/datastore/v1.0" + WS_PATH + "/datastores/blob"
+    assert (
+        ENDPOINTS["E14"].render(**WS_VALUES, name="blob") == "/datastore/v1.0" + WS_PATH + "/datastores/blob"
+    )
     assert ENDPOINTS["D2"].render(**WS_VALUES, id="m:1") == "/api" + WS_PATH + "/models/m%3A1"
     assert ENDPOINTS["E24"].render(**WS_VALUES, graphId="g") == "/api/v1.0" + WS_PATH + "/Graphs/g"
     assert ENDPOINTS["E1"].render(subscriptionId="s", resourceGroupName="rg") == (
@@ -59,3 +64,8 @@ def test_families_reference_real_endpoints_and_delete_dependents_first():
     assert [f.delete for f in order] == ["D5", "D4", "D2", "D3"]
     assert set(WORKSPACE_FAMILIES) <= set(FAMILIES)
     assert set(PIPELINE_KINDS.values()) == {"E23", "E24", "E25", "E26", "E27"}
+
+
+def test_continuation_parameters_follow_the_specs():
+    assert {ENDPOINTS[i].continuation_param for i in ("E5", "E6", "E8", "E11")} == {"$continuationtoken"}
+    assert {ENDPOINTS[i].continuation_param for i in ("E10", "E13")} == {"continuationToken"}

@@ -11,7 +11,10 @@ ALICE = Subject("0a1b2c3d-0000-4000-8000-000000000001", "alice@contoso.example",
 
 def test_matches_by_object_id_upn_email_case_insensitively():
     m = Matcher(ALICE, FIELDS)
-    assert m.reason({"createdBy": {"userObjectId": "0A1B2C3D-0000-4000-8000-000000000001"}}) == "createdBy.userObjectId"
+    assert (
+        m.reason({"createdBy": {"userObjectId": "0A1B2C3D-0000-4000-8000-000000000001"}})
+        == "createdBy.userObjectId"
+    )
     assert m.reason({"createdBy": {"upn": "Alice@Contoso.Example"}}) == "createdBy.upn"
     assert m.reason({"createdBy": {"userName": "ALICE.JANSEN@mail.example"}}) == "createdBy.userName"
     assert m.reason({"systemData": {"createdBy": "alice@contoso.example", "createdByType": "User"}}) == (

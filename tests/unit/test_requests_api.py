@@ -12,9 +12,15 @@ WS = f"/subscriptions/{SUB}/resourceGroups/rg-research/providers/Microsoft.Machi
 def body(**over):
     base = {
         "type": "export",
-        "subject": {"objectId": "0a1b2c3d-0000-4000-8000-000000000001", "userPrincipalName": "alice@contoso.example"},
-        "scope": {"workspaces": [WS], "resourceGroups": [f"/subscriptions/{SUB}/resourceGroups/rg-prod"],
-                  "subscriptions": [SUB]},
+        "subject": {
+            "objectId": "0a1b2c3d-0000-4000-8000-000000000001",
+            "userPrincipalName": "alice@contoso.example",
+        },
+        "scope": {
+            "workspaces": [WS],
+            "resourceGroups": [f"/subscriptions/{SUB}/resourceGroups/rg-prod"],
+            "subscriptions": [SUB],
+        },
     }
     base.update(over)
     return base

@@ -33,7 +33,9 @@ def test_secret_fields_are_redacted_at_any_depth():
 
 
 def test_secret_looking_values_are_redacted_wherever_they_are():
-    clean, count = scrub({"description": "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=xyz", "n": None})
+    clean, count = scrub(
+        {"description": "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=xyz", "n": None}
+    )
     assert clean == {"description": REDACTED, "n": None}
     assert count == 1
 
