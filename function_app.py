@@ -22,6 +22,21 @@ def get_request(req: func.HttpRequest) -> func.HttpResponse:
     return http_api.handle(req, http_api.get_request)
 
 
+@app.route(route="v1/requests/{id}:approve", methods=["POST"])
+def approve_request(req: func.HttpRequest) -> func.HttpResponse:
+    return http_api.handle(req, http_api.approve)
+
+
+@app.route(route="v1/requests/{id}:reject", methods=["POST"])
+def reject_request(req: func.HttpRequest) -> func.HttpResponse:
+    return http_api.handle(req, http_api.reject)
+
+
+@app.route(route="v1/requests/{id}:cancel", methods=["POST"])
+def cancel_request(req: func.HttpRequest) -> func.HttpResponse:
+    return http_api.handle(req, http_api.cancel)
+
+
 @app.queue_trigger(arg_name="msg", queue_name=settings.PLAN_QUEUE, connection=settings.STORAGE_CONNECTION)
 def plan(msg: func.QueueMessage) -> None:
     workflow.plan(get_runtime(), json.loads(msg.get_body())["requestId"])

@@ -83,6 +83,9 @@ class LocalStack:
             "DSR_ALLOWED_HOSTS": sim_host,
             "DSR_PSEUDONYM_KEY": secrets.token_urlsafe(32),
             "DSR_STATUS_RETRY_AFTER_SECONDS": "1",
+            # Locally, the caller's identity comes from the headers Easy Auth sets in Azure (see principal.py).
+            "DSR_TRUST_EASYAUTH_HEADERS": "true",
+            "DSR_ALLOW_WORKSPACE_DELETION": "true",
             "FUNCTIONS_HOST_KEYS": self.function_key,
             "FUNCHOST_MAX_POLLING_INTERVAL_MS": "250",
             **self.extra_settings,
@@ -91,8 +94,9 @@ class LocalStack:
             self.start_host()
         return self
 
-    def start_host(self) -> HostProcess:
-        env = {**os.environ, **self.settings, "PYTHONUNBUFFERED": "1"}
+    def start_host(self, **overrides: str) -> HostProcess:
+        """Start one more host process (scale-out); `overrides` change its settings (e.g. a fault switch)."""
+        env = {**os.environ, **self.settings, **overrides, "PYTHONUNBUFFERED": "1"}
         proc = processes.spawn(
             [
                 sys.executable,

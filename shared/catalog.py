@@ -225,3 +225,27 @@ NOT_COVERED: Final = (
         "manual_step": "In the Designer: Datasets, select the dataset, download.",
     },
 )
+
+_WHOLE_WORKSPACE_ONLY = (
+    "These APIs have no per-item delete for it: only deleting the whole workspace (D1; an erasure request "
+    "with deleteWorkspace) removes it. Export it first if it must be kept."
+)
+
+# What a subject-scoped erasure cannot delete through these APIs: reported in every erasure record.
+NOT_ERASABLE: Final = (
+    {
+        "what": "Run history (experiments, runs)",
+        "why": "No delete endpoint.",
+        "manual_step": _WHOLE_WORKSPACE_ONLY,
+    },
+    {"what": "Run metrics", "why": "No delete endpoint.", "manual_step": _WHOLE_WORKSPACE_ONLY},
+    {"what": "Run artifacts", "why": "No delete endpoint.", "manual_step": _WHOLE_WORKSPACE_ONLY},
+    {
+        "what": "Compute targets, datastores, notification tasks",
+        "why": "No delete endpoint in this procedure.",
+        "manual_step": _WHOLE_WORKSPACE_ONLY,
+    },
+    NOT_COVERED[2],  # dataset contents live in the connected storage
+    NOT_COVERED[0],  # telemetry
+    NOT_COVERED[1],  # Designer drafts
+)

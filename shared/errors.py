@@ -49,6 +49,10 @@ class PayloadTooLargeError(ProblemError):
     status, kind, title = 413, "payload-too-large", "The request body is too large"
 
 
+class ForbiddenError(ProblemError):
+    status, kind, title = 403, "forbidden", "Not allowed"
+
+
 class NotFoundError(ProblemError):
     status, kind, title = 404, "not-found", "No such request"
 

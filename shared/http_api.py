@@ -24,7 +24,8 @@ from shared.errors import (
     UnsupportedMediaTypeError,
     ValidationFailedError,
 )
-from shared.requests_api import SubmitIn
+from shared.principal import caller
+from shared.requests_api import DecisionIn, SubmitIn
 from shared.runtime import Runtime, get_runtime
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,8 @@ def submit(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
     key = req.headers.get("Idempotency-Key")
     if key is not None and not _IDEMPOTENCY_KEY.match(key):
         raise BadRequestError("Idempotency-Key must be 1-200 visible ASCII characters")
-    request, replayed = workflow.submit(rt, model, key)
+    principal = caller(req, rt.settings.trust_easyauth_headers)
+    request, replayed = workflow.submit(rt, model, key, principal)
     view = workflow.status_view(rt, request, _base_url(req))
     headers = {
         "Location": view["links"]["self"],
@@ -112,10 +114,15 @@ def submit(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
     return json_response(view, 202, headers)
 
 
-def get_request(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
+def _request_id(req: func.HttpRequest) -> str:
     request_id = req.route_params.get("id", "")
     if not _REQUEST_ID.match(request_id):
         raise NotFoundError(f"no request with id {request_id[:64]!r}")
+    return request_id
+
+
+def get_request(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
+    request_id = _request_id(req)
     request = rt.store.get_request(request_id)
     if request is None:
         raise NotFoundError(f"no request with id {request_id}")
@@ -124,3 +131,29 @@ def get_request(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
     if request.status not in ("completed", "completed_with_errors", "failed"):
         headers["Retry-After"] = str(rt.settings.status_retry_after_seconds)
     return json_response(view, 200, headers)
+
+
+def _decision(action: str) -> Callable[[Runtime, func.HttpRequest], func.HttpResponse]:
+    def handler(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
+        request_id = _request_id(req)
+        reason = None
+        if req.get_body():
+            try:
+                reason = DecisionIn.model_validate(_body(req)).reason
+            except ValidationError as exc:
+                errors = [
+                    {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+                ]
+                raise ValidationFailedError("the decision body does not validate", errors=errors) from None
+        request = workflow.decide(
+            rt, request_id, action, caller(req, rt.settings.trust_easyauth_headers), reason
+        )
+        return json_response(workflow.status_view(rt, request, _base_url(req)), 200)
+
+    handler.__name__ = f"{action}_request"
+    return handler
+
+
+approve = _decision("approve")
+reject = _decision("reject")
+cancel = _decision("cancel")

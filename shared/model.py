@@ -10,10 +10,20 @@ from typing import Any, Final, Literal
 from shared.matching import Subject
 
 RequestType = Literal["export", "erasure"]
-# accepted -> running -> completed | completed_with_errors | failed
-RequestStatus = Literal["accepted", "running", "completed", "completed_with_errors", "failed"]
-TaskStatus = Literal["queued", "running", "done", "failed"]
-TERMINAL_REQUEST: Final = frozenset({"completed", "completed_with_errors", "failed"})
+# awaiting_approval -> accepted -> running -> completed | completed_with_errors | failed
+#                  \-> rejected                \-> cancelled (from any non-terminal status)
+RequestStatus = Literal[
+    "awaiting_approval",
+    "accepted",
+    "running",
+    "completed",
+    "completed_with_errors",
+    "failed",
+    "rejected",
+    "cancelled",
+]
+TaskStatus = Literal["queued", "running", "done", "failed", "skipped"]
+TERMINAL_REQUEST: Final = frozenset({"completed", "completed_with_errors", "failed", "rejected", "cancelled"})
 OPEN_TASK: Final = ("queued", "running")
 
 
@@ -92,6 +102,9 @@ class DsrRequest:
     completed_at: dt.datetime | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
     manifest_path: str | None = None
+    delete_workspace: dict[str, Any] | None = None  # {"confirm": name, "exportFirst": bool}
+    submitted_by: dict[str, str] | None = None  # {"id", "name", "source"}
+    decision: dict[str, Any] | None = None  # approved / rejected / cancelled: by whom, when, why
     etag: str | None = None
 
     @property

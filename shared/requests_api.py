@@ -92,17 +92,39 @@ class PipelineIdIn(Strict):
         return value
 
 
+class DeleteWorkspaceIn(Strict):
+    confirm: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    exportFirst: bool = False
+
+
 class SubmitIn(Strict):
-    type: Literal["export"]
+    type: Literal["export", "erasure"]
     subject: SubjectIn | None = None
     wholeWorkspace: bool = False
+    deleteWorkspace: DeleteWorkspaceIn | None = None
+    dryRun: bool = False
     scope: ScopeIn
     pipelineIds: list[PipelineIdIn] = Field(default_factory=list, max_length=1000)
     reference: Annotated[str, StringConstraints(max_length=200, pattern=r"^[\w .:#/-]*$")] | None = None
 
     @model_validator(mode="after")
-    def subject_or_whole_workspace(self) -> SubmitIn:
+    def consistent(self) -> SubmitIn:
+        if self.deleteWorkspace is not None:
+            if self.type != "erasure":
+                raise ValueError("deleteWorkspace belongs to an erasure request")
+            if self.subject is not None or self.wholeWorkspace or self.pipelineIds:
+                raise ValueError("a workspace deletion names no subject, wholeWorkspace or pipelineIds")
+            if len(self.scope.workspaces) != 1 or self.scope.resourceGroups or self.scope.subscriptions:
+                raise ValueError(
+                    "a workspace deletion names exactly one workspace by ARM id, and nothing else"
+                )
+            match = WORKSPACE_ID.match(self.scope.workspaces[0])
+            if match is None or match["ws"] != self.deleteWorkspace.confirm:
+                raise ValueError("deleteWorkspace.confirm must equal the name of the workspace to delete")
+            return self
         if self.wholeWorkspace:
+            if self.type != "export":
+                raise ValueError("wholeWorkspace is for exports; to delete a workspace use deleteWorkspace")
             if self.subject is not None:
                 raise ValueError("a whole-workspace export names no subject")
             if self.scope.resourceGroups or self.scope.subscriptions or not self.scope.workspaces:
@@ -110,3 +132,9 @@ class SubmitIn(Strict):
         elif self.subject is None:
             raise ValueError("a subject is required (or wholeWorkspace: true with explicit workspaces)")
         return self
+
+
+class DecisionIn(Strict):
+    """The body of :approve, :reject, :cancel (all optional)."""
+
+    reason: Annotated[str, StringConstraints(max_length=500)] | None = None

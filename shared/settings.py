@@ -38,6 +38,10 @@ TASK_TIME_BUDGET_SECONDS: Final = "DSR_TASK_TIME_BUDGET_SECONDS"
 MAX_INPROCESS_RETRY_AFTER_SECONDS: Final = "DSR_MAX_INPROCESS_RETRY_AFTER_SECONDS"
 HTTP_TIMEOUT_SECONDS: Final = "DSR_HTTP_TIMEOUT_SECONDS"
 STATUS_RETRY_AFTER_SECONDS: Final = "DSR_STATUS_RETRY_AFTER_SECONDS"
+AUTO_APPROVE_ERASURE: Final = "DSR_AUTO_APPROVE_ERASURE"
+ALLOW_WORKSPACE_DELETION: Final = "DSR_ALLOW_WORKSPACE_DELETION"
+TRUST_EASYAUTH_HEADERS: Final = "DSR_TRUST_EASYAUTH_HEADERS"
+DELETE_VERIFY_ATTEMPTS: Final = "DSR_DELETE_VERIFY_ATTEMPTS"
 
 DEFAULT_ARM_BASE_URL: Final = "https://management.azure.com"
 DEFAULT_EXPERIMENTS_BASE_URL: Final = "https://{location}.experiments.azureml.net"
@@ -101,6 +105,10 @@ class Settings:
     max_inprocess_retry_after_seconds: float = 5.0
     http_timeout_seconds: float = 30.0
     status_retry_after_seconds: int = 10
+    auto_approve_erasure: bool = False
+    allow_workspace_deletion: bool = False
+    trust_easyauth_headers: bool = False
+    delete_verify_attempts: int = 4
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -136,6 +144,10 @@ class Settings:
             max_inprocess_retry_after_seconds=float(optional(MAX_INPROCESS_RETRY_AFTER_SECONDS, "5")),
             http_timeout_seconds=float(optional(HTTP_TIMEOUT_SECONDS, "30")),
             status_retry_after_seconds=int(optional(STATUS_RETRY_AFTER_SECONDS, "10")),
+            auto_approve_erasure=_bool(optional(AUTO_APPROVE_ERASURE, "false")),
+            allow_workspace_deletion=_bool(optional(ALLOW_WORKSPACE_DELETION, "false")),
+            trust_easyauth_headers=_bool(optional(TRUST_EASYAUTH_HEADERS, "false")),
+            delete_verify_attempts=max(1, int(optional(DELETE_VERIFY_ATTEMPTS, "4"))),
         )
 
     def service_base(self, service: str) -> str:

@@ -226,6 +226,9 @@ class RequestStore:
             "CompletedAt": r.completed_at.isoformat() if r.completed_at else "",
             "Errors": _json(r.errors),
             "ManifestPath": r.manifest_path or "",
+            "DeleteWorkspace": _json(r.delete_workspace) if r.delete_workspace else "",
+            "SubmittedBy": _json(r.submitted_by) if r.submitted_by else "",
+            "Decision": _json(r.decision) if r.decision else "",
         }
 
     def _request_of(self, e: Any) -> DsrRequest:
@@ -250,6 +253,9 @@ class RequestStore:
             completed_at=_time(e.get("CompletedAt")),
             errors=json.loads(e.get("Errors") or "[]"),
             manifest_path=e.get("ManifestPath") or None,
+            delete_workspace=json.loads(e["DeleteWorkspace"]) if e.get("DeleteWorkspace") else None,
+            submitted_by=json.loads(e["SubmittedBy"]) if e.get("SubmittedBy") else None,
+            decision=json.loads(e["Decision"]) if e.get("Decision") else None,
             etag=e.metadata.get("etag"),
         )
 

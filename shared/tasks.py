@@ -17,6 +17,7 @@ with a visibility delay, so no worker sleeps on a long wait.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -27,10 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared import settings as names
-from shared.amlclient import AmlError, CallStats, ThrottledError, with_query
+from shared.amlclient import AmlError, CallStats, ThrottledError, parse_retry_after, with_query
 from shared.catalog import DISCOVERY_KEYS, ENDPOINTS, FAMILIES, PIPELINE_KINDS, WORKSPACE_FAMILIES, Endpoint
 from shared.matching import Matcher
-from shared.model import TERMINAL_REQUEST, DsrRequest, Task, WorkspaceRef, utcnow
+from shared.model import TERMINAL_REQUEST, DsrRequest, Task, WorkspaceRef, iso, utcnow
 from shared.outbound import DisallowedUrlError, validate_region
 from shared.package import OutputWriter, safe_segment, task_folder
 from shared.runtime import Runtime
@@ -184,7 +185,11 @@ def page_family(
             reason = decide(item)
             if reason is None:
                 continue
-            record = ctx.detail(family_name, item, **(detail_values or {}))
+            record = (
+                summary(family_name, item)
+                if ctx.request.dry_run
+                else ctx.detail(family_name, item, **(detail_values or {}))
+            )
             kept.append(ctx.keep(ENDPOINTS[family.detail] if family.detail else endpoint, record, reason))
             if on_kept:
                 on_kept(record)
@@ -200,6 +205,13 @@ def page_family(
             checkpoint[cursor_key + ":done"] = True
         ctx.save()
         ctx.check_time()
+
+
+def summary(family_name: str, item: dict[str, Any]) -> dict[str, Any]:
+    """What a dry run lists for a record: its identifiers, not its content."""
+    family = FAMILIES[family_name]
+    keys = (family.id_field, "id", "name", "runId")
+    return {key: item[key] for key in keys if key in item and isinstance(item[key], str | int)}
 
 
 def run_scope(ctx: TaskContext) -> None:
@@ -273,10 +285,13 @@ def run_workspace(ctx: TaskContext) -> None:
         )
     ctx.count("seen")
     ctx.count("kept", 1 if reason else 0)
-    children = [
-        Task(ctx.request.id, f"{workspace_task_id(resolved)}-{family}", family, workspace=resolved)
-        for family in WORKSPACE_FAMILIES
-    ]
+    if ctx.request.type == "erasure" and ctx.request.subject is not None:
+        children = [Task(ctx.request.id, f"{workspace_task_id(resolved)}-erase", "erase", workspace=resolved)]
+    else:
+        children = [
+            Task(ctx.request.id, f"{workspace_task_id(resolved)}-{family}", family, workspace=resolved)
+            for family in WORKSPACE_FAMILIES
+        ]
     ctx.spawn(children)
 
 
@@ -445,11 +460,201 @@ def run_pipelines(ctx: TaskContext) -> None:
         ctx.check_time()
 
 
+# -- erasure --------------------------------------------------------------------------------------------------
+class WaitError(Exception):
+    """Come back later (a long-running operation, a verification retry): re-enqueue with a delay."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(f"wait {delay:.0f}s")
+        self.delay = delay
+
+
+ERASE_ORDER = tuple(sorted((f for f in FAMILIES.values() if f.delete), key=lambda f: f.delete_order))
+
+
+def run_erase(ctx: TaskContext) -> None:
+    """One workspace: for services, images, models, assets (dependents first), list and match the subject's
+    objects, then delete each one and read it back until it answers 404. A dry run deletes nothing."""
+    checkpoint = ctx.task.checkpoint
+    path = f"{task_folder(ctx.task)}/erasure.jsonl"
+    for family in ERASE_ORDER:
+        items: list[dict[str, str]] = checkpoint.setdefault("items", {}).setdefault(family.name, [])
+
+        def collect(
+            item: dict[str, Any], found: list[dict[str, str]] = items, id_field: str = family.id_field
+        ) -> str | None:
+            reason = ctx.matcher.reason(item)
+            key = item.get(id_field)
+            if reason and isinstance(key, str) and key and all(i["id"] != key for i in found):
+                found.append({"id": key, "name": str(item.get("name") or ""), "matchedBy": reason})
+            return None  # nothing is written while collecting
+
+        page_family(ctx, family.name, "erasure", path, cursor_key=f"list:{family.name}", keep=collect)
+        done_key = f"erased:{family.name}"
+        for index in range(checkpoint.get(done_key, 0), len(items)):
+            entry = erase_one(ctx, family.name, items[index])
+            ctx.writer.stage(ctx.task, "erasure", path, [entry])
+            ctx.count("deleted" if entry["outcome"] in ("deleted", "already gone") else entry["outcome"])
+            checkpoint[done_key] = index + 1
+            ctx.save()
+            ctx.check_time()
+
+
+def erase_one(ctx: TaskContext, family_name: str, item: dict[str, str]) -> dict[str, Any]:
+    family = FAMILIES[family_name]
+    assert family.delete is not None
+    assert family.detail is not None
+    delete, detail = ENDPOINTS[family.delete], ENDPOINTS[family.detail]
+    ws = ctx.task.workspace
+    entry: dict[str, Any] = {
+        "family": family_name,
+        "endpoint": delete.id,
+        "workspace": ws.arm_id if ws else None,
+        "id": item["id"],
+        "name": item["name"],
+        "matchedBy": item["matchedBy"],
+        "delete": None,
+        "verification": None,
+    }
+    if ctx.request.dry_run:
+        entry["outcome"] = "would delete"
+        return entry
+    url = ctx.url(delete, None, **{family.detail_param: item["id"]})
+    try:
+        response = ctx.rt.aml.request("DELETE", url, stats=ctx.stats, ok=frozenset({200, 202, 204}))
+        entry["delete"] = {"status": response.status_code, "at": iso(utcnow())}
+    except AmlError as exc:
+        if exc.status != 409:
+            raise
+        entry["delete"] = {"status": 409, "at": iso(utcnow()), "error": exc.code, "message": exc.message}
+        entry["outcome"] = (
+            "blocked"  # still used by something that is not the subject's: reported, not forced
+        )
+        return entry
+    entry["verification"] = verify_gone(ctx, ctx.url(detail, None, **{family.detail_param: item["id"]}))
+    gone = entry["verification"]["status"] == 404
+    entry["outcome"] = (
+        ("deleted" if response.status_code != 204 else "already gone") if gone else "still visible"
+    )
+    return entry
+
+
+def verify_gone(ctx: TaskContext, url: str) -> dict[str, Any]:
+    """Read the object back until it answers 404, a few times with a short backoff; never silently passes."""
+    attempts = ctx.rt.settings.delete_verify_attempts
+    status = 0
+    for attempt in range(1, attempts + 1):
+        try:
+            ctx.rt.aml.request("GET", url, stats=ctx.stats, ok=frozenset({200}))
+            status = 200
+        except AmlError as exc:
+            if exc.status != 404:
+                raise
+            return {"status": 404, "at": iso(utcnow()), "attempts": attempt}
+        if attempt < attempts:
+            time.sleep(min(4.0, 0.25 * 2 ** (attempt - 1)))
+    return {"status": status, "at": iso(utcnow()), "attempts": attempts}
+
+
+def run_workspace_delete(ctx: TaskContext) -> None:
+    """Delete a whole workspace (D1): ARM answers 200, 202 or 204; a 202 is polled through Azure-AsyncOperation
+    (or Location) by delayed messages honouring Retry-After; then the workspace must answer 404."""
+    if not ctx.rt.settings.allow_workspace_deletion:
+        raise PermissionError("workspace deletion is disabled by DSR_ALLOW_WORKSPACE_DELETION")
+    ws = ctx.task.workspace
+    assert ws is not None
+    checkpoint = ctx.task.checkpoint
+    e2, d1 = ENDPOINTS["E2"], ENDPOINTS["D1"]
+    path = f"{task_folder(ctx.task)}/erasure.jsonl"
+    entry: dict[str, Any] = checkpoint.setdefault(
+        "entry",
+        {
+            "family": "workspace",
+            "endpoint": "D1",
+            "workspace": ws.arm_id,
+            "id": ws.arm_id,
+            "name": ws.name,
+            "matchedBy": "named and approved",
+            "delete": None,
+            "operation": None,
+            "verification": None,
+        },
+    )
+    phase = checkpoint.setdefault("phase", "delete")
+    if ctx.request.dry_run:
+        ctx.rt.aml.get_json(ctx.url(e2), stats=ctx.stats)  # it exists and we may read it
+        entry["outcome"] = "would delete"
+        phase = "record"
+    if phase == "delete":
+        response = ctx.rt.aml.request("DELETE", ctx.url(d1), stats=ctx.stats, ok=frozenset({200, 202, 204}))
+        entry["delete"] = {"status": response.status_code, "at": iso(utcnow())}
+        if response.status_code == 202:
+            async_url = response.headers.get("Azure-AsyncOperation")
+            location = response.headers.get("Location")
+            monitor = async_url or location
+            if not monitor:
+                raise AmlError(
+                    202, "NoOperationUrl", "202 without Azure-AsyncOperation or Location", ctx.url(d1)
+                )
+            ctx.rt.aml.allow_list.check(monitor)
+            checkpoint["monitor"] = {"url": monitor, "kind": "async" if async_url else "location"}
+            phase = checkpoint["phase"] = "poll"
+            ctx.save()
+            raise WaitError(parse_retry_after(response.headers.get("Retry-After"), 10))
+        phase = checkpoint["phase"] = "verify"
+        ctx.save()
+    if phase == "poll":
+        monitor = checkpoint["monitor"]
+        ok = frozenset({200, 202, 204}) if monitor["kind"] == "location" else frozenset({200})
+        response = ctx.rt.aml.request("GET", monitor["url"], stats=ctx.stats, ok=ok)
+        ctx.count("polls")
+        wait = parse_retry_after(response.headers.get("Retry-After"), 10)
+        if monitor["kind"] == "async":
+            body = response.json()
+            state = str(body.get("status", ""))
+            if state in ("Succeeded", "Failed", "Canceled"):
+                entry["operation"] = {
+                    "status": state,
+                    "at": iso(utcnow()),
+                    "polls": ctx.task.stats.get("polls"),
+                }
+                if state != "Succeeded":
+                    error = body.get("error") or {}
+                    entry["operation"]["error"] = {"code": error.get("code"), "message": error.get("message")}
+                    entry["outcome"] = f"operation {state.lower()}"
+                    phase = checkpoint["phase"] = "record"
+                else:
+                    phase = checkpoint["phase"] = "verify"
+            else:
+                ctx.save()
+                raise WaitError(wait)
+        else:
+            if response.status_code == 202:
+                ctx.save()
+                raise WaitError(wait)
+            entry["operation"] = {
+                "status": "Succeeded",
+                "at": iso(utcnow()),
+                "polls": ctx.task.stats.get("polls"),
+            }
+            phase = checkpoint["phase"] = "verify"
+        ctx.save()
+    if phase == "verify":
+        entry["verification"] = verify_gone(ctx, ctx.url(e2))
+        entry["outcome"] = "deleted" if entry["verification"]["status"] == 404 else "still visible"
+        phase = checkpoint["phase"] = "record"
+    if phase == "record":
+        ctx.writer.stage(ctx.task, "erasure", path, [entry])
+        ctx.count("deleted" if entry["outcome"] == "deleted" else "not-deleted")
+
+
 HANDLERS: dict[str, Callable[[TaskContext], None]] = {
     "scope": run_scope,
     "workspace": run_workspace,
     "runs": run_runs,
     "pipelines": run_pipelines,
+    "erase": run_erase,
+    "workspace-delete": run_workspace_delete,
     **{family: run_family for family in WORKSPACE_FAMILIES},
 }
 
@@ -463,6 +668,13 @@ def execute(rt: Runtime, request_id: str, task_id: str) -> str:
     if request is None or task is None:
         log.warning("work message for unknown task %s/%s dropped", request_id, task_id)
         return "unknown"
+    if request.status == "cancelled" and task.status == "queued":
+        task.status = "skipped"
+        task.finished_at = utcnow()
+        with contextlib.suppress(ConcurrencyError):
+            store.update_task(task)
+        _finalize_if_last(rt, request_id)
+        return "skipped"
     if request.status in TERMINAL_REQUEST:
         return "duplicate"
     if task.status in ("done", "failed"):
@@ -503,6 +715,10 @@ def execute(rt: Runtime, request_id: str, task_id: str) -> str:
         return "lease-lost"
     except YieldNowError:
         return _requeue(ctx, 0, "yielded")
+    except WaitError as exc:
+        return _requeue(ctx, exc.delay, "waiting")
+    except PermissionError as exc:
+        return _finish(ctx, "failed", f"refused: {exc}")
     except ThrottledError as exc:
         ctx.count("throttledRequeues")
         return _requeue(ctx, exc.retry_after, "throttled")

@@ -11,11 +11,12 @@ from collections import defaultdict
 from typing import Any
 
 from shared import settings as names
-from shared.catalog import FAMILIES, NOT_COVERED
-from shared.errors import ConflictError
+from shared.catalog import FAMILIES, NOT_COVERED, NOT_ERASABLE
+from shared.errors import ConflictError, ForbiddenError, NotFoundError
 from shared.matching import Subject
 from shared.model import TERMINAL_REQUEST, DsrRequest, Task, WorkspaceRef, iso, utcnow
 from shared.package import OutputWriter
+from shared.principal import SYSTEM, Principal
 from shared.requests_api import RESOURCE_GROUP_ID, WORKSPACE_ID, SubmitIn
 from shared.runtime import Runtime
 from shared.storage import ConcurrencyError
@@ -38,8 +39,12 @@ def _workspace_of(arm_id: str) -> WorkspaceRef:
 
 
 # -- accept ---------------------------------------------------------------------------------------------------
-def submit(rt: Runtime, body: SubmitIn, idempotency_key: str | None) -> tuple[DsrRequest, bool]:
-    """Store a validated request and enqueue its planning. Returns (request, replayed)."""
+def submit(
+    rt: Runtime, body: SubmitIn, idempotency_key: str | None, principal: Principal = SYSTEM
+) -> tuple[DsrRequest, bool]:
+    """Store a validated request; enqueue its planning, or hold it for approval. Returns (request, replayed)."""
+    if body.deleteWorkspace is not None and not rt.settings.allow_workspace_deletion:
+        raise ForbiddenError("workspace deletion is disabled (setting DSR_ALLOW_WORKSPACE_DELETION)")
     request_id = str(uuid.uuid4())
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True)
     if idempotency_key:
@@ -70,7 +75,12 @@ def submit(rt: Runtime, body: SubmitIn, idempotency_key: str | None) -> tuple[Ds
         if idempotency_key
         else None,
         pipeline_ids=[p.model_dump() for p in body.pipelineIds],
+        dry_run=body.dryRun,
+        delete_workspace=body.deleteWorkspace.model_dump() if body.deleteWorkspace else None,
+        submitted_by=principal.as_dict(),
     )
+    if needs_approval(rt, request):
+        request.status = "awaiting_approval"
     try:
         rt.store.create_request(request)
     except Exception as exc:
@@ -81,8 +91,15 @@ def submit(rt: Runtime, body: SubmitIn, idempotency_key: str | None) -> tuple[Ds
         existing = rt.store.get_request(request_id)
         assert existing is not None
         return existing, True
-    rt.storage.send(names.PLAN_QUEUE, {"requestId": request.id})
-    log.info("request %s accepted (%s)", request.id, request.type)
+    if request.status == "accepted":
+        rt.storage.send(names.PLAN_QUEUE, {"requestId": request.id})
+    log.info(
+        "request %s %s (%s%s)",
+        request.id,
+        request.status,
+        request.type,
+        ", dry run" if request.dry_run else "",
+    )
     stored = rt.store.get_request(request.id)
     return (stored or request), False
 
@@ -96,8 +113,14 @@ def plan(rt: Runtime, request_id: str) -> str:
         return "unknown"
     if request.status in TERMINAL_REQUEST:
         return "duplicate"
+    if request.status not in ("accepted", "running"):
+        return request.status  # awaiting approval, or ended: nothing to plan
     roots: list[Task] = []
-    for arm_id in request.scope.get("workspaces", []):
+    if request.delete_workspace and not request.delete_workspace.get("exportFirst"):
+        roots.append(_workspace_delete_task(request))
+        if request.stage != "delete":
+            request.stage = "delete"
+    for arm_id in [] if roots else request.scope.get("workspaces", []):
         ws = _workspace_of(arm_id)
         roots.append(
             Task(request.id, workspace_task_id(ws), "workspace", workspace=ws, params={"via": "request"})
@@ -127,48 +150,138 @@ def plan(rt: Runtime, request_id: str) -> str:
 
 # -- finalize -------------------------------------------------------------------------------------------------
 def finalize(rt: Runtime, request_id: str) -> str:
-    """When no task is open: run the pipeline stage if needed, then write the manifest and end the request."""
-    for _ in range(5):
+    """When no task is open: run the next stage (pipeline objects, then a workspace deletion), else write the
+    erasure record and the manifest and end the request. Idempotent; every status change is ETag-guarded."""
+    for _ in range(10):
         request = rt.store.get_request(request_id)
         if request is None:
             return "unknown"
-        if request.status in TERMINAL_REQUEST:
+        if request.manifest_path or (request.status in TERMINAL_REQUEST and request.status != "cancelled"):
             return "duplicate"
         if rt.store.has_open_tasks(request_id):
             return "waiting"
         tasks = list(rt.store.list_tasks(request_id))
         try:
-            if request.stage == "collect":
-                pipeline_tasks = _pipeline_tasks(request, tasks)
-                request.stage = "pipelines" if pipeline_tasks else "done"
-                request.updated_at = utcnow()
-                rt.store.update_request(request)
-                if pipeline_tasks:
-                    spawn(rt, pipeline_tasks)
-                    return "pipelines"
-            manifest = build_manifest(request, tasks)
-            info = OutputWriter(rt.storage.container).write_json(f"{request.id}/manifest.json", manifest)
-            failed = [t for t in tasks if t.status == "failed"]
-            request.status = "completed_with_errors" if failed else "completed"
-            request.errors = [
-                {
-                    "task": t.task_id,
-                    "family": t.kind,
-                    "workspace": t.workspace.arm_id if t.workspace else None,
-                    "reason": t.error,
-                }
-                for t in failed
-            ]
-            request.manifest_path = info["path"]
-            request.completed_at = request.updated_at = utcnow()
-            rt.store.update_request(request)
-            log.info(
-                "request %s %s: %d tasks, %d failed", request.id, request.status, len(tasks), len(failed)
-            )
-            return request.status
+            if request.status != "cancelled":
+                next_tasks = _next_stage(request, tasks)
+                if next_tasks is not None:
+                    request.updated_at = utcnow()
+                    rt.store.update_request(request)
+                    if next_tasks:
+                        spawn(rt, next_tasks)
+                        return request.stage
+                    continue
+            return _complete(rt, request, tasks)
         except ConcurrencyError:
             continue
     raise RuntimeError(f"finalize of {request_id} kept losing the race")
+
+
+def _next_stage(request: DsrRequest, tasks: list[Task]) -> list[Task] | None:
+    """Advance request.stage; return the tasks of the new stage ([] when it has none), or None when done."""
+    if request.stage == "collect":
+        request.stage = "pipelines"
+        return _pipeline_tasks(request, tasks)
+    if request.stage == "pipelines" and request.delete_workspace:
+        if any(t.status == "failed" for t in tasks):
+            request.stage = "done"  # never delete a workspace whose archive is incomplete
+            request.errors.append(
+                {
+                    "task": None,
+                    "family": "workspace",
+                    "reason": "workspace not deleted: its export before deletion had failures",
+                }
+            )
+            return []
+        request.stage = "delete"
+        return [_workspace_delete_task(request)]
+    if request.stage != "done":
+        request.stage = "done"
+        return []
+    return None
+
+
+def _workspace_delete_task(request: DsrRequest) -> Task:
+    ws = _workspace_of(request.scope["workspaces"][0])
+    return Task(request.id, f"{workspace_task_id(ws)}-delete", "workspace-delete", workspace=ws)
+
+
+def _complete(rt: Runtime, request: DsrRequest, tasks: list[Task]) -> str:
+    writer = OutputWriter(rt.storage.container)
+    record_info = None
+    problems: list[dict[str, Any]] = []
+    if request.type == "erasure":
+        record = build_erasure_record(rt, request, tasks)
+        record_info = writer.write_json(f"{request.id}/erasure-record.json", record)
+        problems = [
+            {
+                "task": None,
+                "family": item["family"],
+                "workspace": item["workspace"],
+                "reason": f"{item['id']}: {item['outcome']}",
+            }
+            for item in record["items"]
+            if item["outcome"] not in ("deleted", "already gone", "would delete")
+        ]
+    manifest = build_manifest(request, tasks, record_info)
+    info = writer.write_json(f"{request.id}/manifest.json", manifest)
+    failed = [t for t in tasks if t.status == "failed"]
+    errors = [
+        {
+            "task": t.task_id,
+            "family": t.kind,
+            "workspace": t.workspace.arm_id if t.workspace else None,
+            "reason": t.error,
+        }
+        for t in failed
+    ]
+    request.errors = (
+        [e for e in request.errors if e.get("task") is None and e not in problems] + errors + problems
+    )
+    if request.status != "cancelled":
+        request.status = "completed_with_errors" if request.errors else "completed"
+    request.manifest_path = info["path"]
+    request.completed_at = request.updated_at = utcnow()
+    rt.store.update_request(request)
+    log.info("request %s %s: %d tasks, %d failed", request.id, request.status, len(tasks), len(failed))
+    return request.status
+
+
+def build_erasure_record(rt: Runtime, request: DsrRequest, tasks: list[Task]) -> dict[str, Any]:
+    items: list[dict[str, Any]] = []
+    for task in tasks:
+        output = task.outputs.get("erasure")
+        if output:
+            data = rt.storage.container.get_blob_client(output["path"]).download_blob().readall()
+            items.extend(json.loads(line) for line in data.splitlines() if line.strip())
+    items.sort(key=lambda i: (str(i["workspace"]), ERASE_RANK.get(i["family"], 9), str(i["id"])))
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for item in items:
+        counts[item["family"]][item["outcome"]] += 1
+    return {
+        "request": {
+            "id": request.id,
+            "reference": request.reference,
+            "subject": request.subject.as_dict() if request.subject else None,
+            "deleteWorkspace": request.delete_workspace,
+            "dryRun": request.dry_run,
+            "submittedBy": request.submitted_by,
+            "decision": request.decision,
+            "receivedAt": iso(request.received_at),
+        },
+        "generatedAt": iso(utcnow()),
+        "items": items,
+        "counts": {family: dict(c) for family, c in sorted(counts.items())},
+        "failedTasks": [
+            {"task": t.task_id, "workspace": t.workspace.arm_id if t.workspace else None, "reason": t.error}
+            for t in tasks
+            if t.status == "failed"
+        ],
+        "notErasable": list(NOT_ERASABLE),
+    }
+
+
+ERASE_RANK = {"services": 1, "images": 2, "models": 3, "assets": 4, "workspace": 5}
 
 
 def _pipeline_tasks(request: DsrRequest, tasks: list[Task]) -> list[Task]:
@@ -194,7 +307,9 @@ def _pipeline_tasks(request: DsrRequest, tasks: list[Task]) -> list[Task]:
     ]
 
 
-def build_manifest(request: DsrRequest, tasks: list[Task]) -> dict[str, Any]:
+def build_manifest(
+    request: DsrRequest, tasks: list[Task], erasure_record: dict[str, Any] | None = None
+) -> dict[str, Any]:
     files = []
     families: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     pipelines = []
@@ -205,6 +320,8 @@ def build_manifest(request: DsrRequest, tasks: list[Task]) -> dict[str, Any]:
         for key in ("calls", "pages", "seen", "kept", "retries", "throttled", "redacted"):
             family[key] += int(task.stats.get(key, 0))
         for output, info in sorted(task.outputs.items()):
+            if output == "erasure":
+                continue  # folded into erasure-record.json
             files.append(
                 {"family": output, "workspace": task.workspace.arm_id if task.workspace else None, **info}
             )
@@ -244,6 +361,8 @@ def build_manifest(request: DsrRequest, tasks: list[Task]) -> dict[str, Any]:
             for t in tasks
             if t.status == "failed"
         ],
+        "erasureRecord": erasure_record,
+        "dryRun": request.dry_run,
         "notCovered": list(NOT_COVERED),
     }
 
@@ -261,11 +380,17 @@ def status_view(rt: Runtime, request: DsrRequest, base_url: str) -> dict[str, An
     links = {"self": f"{base_url}/api/v1/requests/{request.id}"}
     if request.manifest_path:
         links["manifest"] = f"{names.EXPORT_CONTAINER}/{request.manifest_path}"
+        if request.type == "erasure":
+            links["erasureRecord"] = f"{names.EXPORT_CONTAINER}/{request.id}/erasure-record.json"
     return {
         "id": request.id,
         "type": request.type,
         "status": request.status,
+        "dryRun": request.dry_run,
         "reference": request.reference,
+        "deleteWorkspace": request.delete_workspace,
+        "submittedBy": request.submitted_by,
+        "decision": request.decision,
         "receivedAt": iso(request.received_at),
         "updatedAt": iso(request.updated_at),
         "completedAt": iso(request.completed_at),
@@ -277,3 +402,57 @@ def status_view(rt: Runtime, request: DsrRequest, base_url: str) -> dict[str, An
         "errors": request.errors,
         "links": links,
     }
+
+
+# -- decisions ------------------------------------------------------------------------------------------------
+def needs_approval(rt: Runtime, request: DsrRequest) -> bool:
+    if request.type != "erasure" or request.dry_run:
+        return False
+    if request.delete_workspace:
+        return True  # always, and by someone other than the submitter
+    return not rt.settings.auto_approve_erasure
+
+
+def decide(rt: Runtime, request_id: str, action: str, principal: Principal, reason: str | None) -> DsrRequest:
+    """approve / reject / cancel, recorded with who and when."""
+    for _ in range(5):
+        request = rt.store.get_request(request_id)
+        if request is None:
+            raise NotFoundError(f"no request with id {request_id}")
+        if action in ("approve", "reject") and request.status != "awaiting_approval":
+            raise ConflictError(f"the request is {request.status}, not awaiting approval")
+        if action == "cancel" and request.status in TERMINAL_REQUEST:
+            raise ConflictError(f"the request is already {request.status}")
+        if action == "approve" and request.delete_workspace:
+            if not rt.settings.allow_workspace_deletion:
+                raise ForbiddenError("workspace deletion is disabled (setting DSR_ALLOW_WORKSPACE_DELETION)")
+            submitter = (request.submitted_by or {}).get("id")
+            if not principal.is_person:
+                raise ForbiddenError("a workspace deletion must be approved by a signed-in person")
+            if principal.id == submitter:
+                raise ForbiddenError("the submitter of a workspace deletion cannot approve it")
+        previous = request.status
+        request.decision = {
+            "action": {"approve": "approved", "reject": "rejected", "cancel": "cancelled"}[action],
+            "by": principal.as_dict(),
+            "at": iso(utcnow()),
+            "reason": reason,
+            "statusBefore": previous,
+        }
+        request.status = {"approve": "accepted", "reject": "rejected", "cancel": "cancelled"}[action]  # type: ignore[assignment]
+        request.updated_at = utcnow()
+        if action == "reject" or (action == "cancel" and previous == "awaiting_approval"):
+            request.completed_at = request.updated_at
+        try:
+            rt.store.update_request(request)
+        except ConcurrencyError:
+            continue
+        if action == "approve":
+            rt.storage.send(names.PLAN_QUEUE, {"requestId": request.id})
+        if action == "cancel" and previous in ("accepted", "running"):
+            # Tasks not yet started will find the request cancelled and stop; running ones finish their item.
+            # Finalize then records what already happened (the erasure record lists every DELETE sent).
+            rt.storage.send(names.FINALIZE_QUEUE, {"requestId": request.id}, delay_seconds=1)
+        log.info("request %s %s by %s", request.id, request.decision["action"], principal.source)
+        return request
+    raise ConflictError("the request kept changing; try again")

@@ -20,6 +20,7 @@ import binascii
 import concurrent.futures
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 import os
 import random
@@ -41,6 +42,8 @@ log = logging.getLogger("funchost.queues")
 
 DEFAULT_LEASE_SECONDS = 600  # QueueListener's visibility timeout while a message is processed
 POISON_SUFFIX = "-poison"
+_DUPLICATED: set[str] = set()
+_DUPLICATED_LOCK = threading.Lock()
 
 
 def _lookup(environ: Mapping[str, str]) -> dict[str, str]:
@@ -299,6 +302,7 @@ class QueueListener:
         else:
             succeeded = True
         if succeeded:
+            self._duplicate_once(raw)
             self._delete(message, lease)
         elif self.poison is None:
             self._finish(lease)  # leave it invisible: no poison queue to stop a hot loop
@@ -311,6 +315,19 @@ class QueueListener:
             )
         else:
             self._release(message, lease)
+
+    def _duplicate_once(self, raw: str) -> None:
+        """Fault injection for at-least-once tests (FUNCHOST_DUPLICATE_DELIVERY=1): after a message succeeds,
+        put an exact copy of it back on its queue, once per distinct message text, as a storage queue may
+        deliver a message twice. Never on in Azure: this is the local host only."""
+        if os.environ.get("FUNCHOST_DUPLICATE_DELIVERY", "").lower() not in ("1", "true", "yes"):
+            return
+        digest = hashlib.sha256(f"{self.spec.queue_name}\n{raw}".encode()).hexdigest()
+        with _DUPLICATED_LOCK:
+            if digest in _DUPLICATED:
+                return
+            _DUPLICATED.add(digest)
+        self.queue.send_message(raw)
 
     def _trigger_value(self, message: QueueMessage, body: bytes) -> Any:
         annotation = self.spec.trigger_annotation

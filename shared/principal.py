@@ -1,0 +1,57 @@
+"""Who is calling: the principal recorded as submitter or approver.
+
+On Azure, App Service Authentication (Easy Auth) validates the caller's Entra ID token in front of the app and
+forwards who it is in `X-MS-CLIENT-PRINCIPAL` (base64 JSON) and `X-MS-CLIENT-PRINCIPAL-ID` / `-NAME`; it strips
+those headers from incoming requests, so they can be trusted only when Easy Auth is on. The setting
+DSR_TRUST_EASYAUTH_HEADERS says so. Without it every caller is the function-key holder: a system caller with no
+personal identity, which may submit and read but can never be the distinct approver a workspace deletion needs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import azure.functions as func
+
+FUNCTION_KEY_PRINCIPAL = "function-key"
+
+
+@dataclass(frozen=True)
+class Principal:
+    id: str
+    name: str
+    source: str  # "easyauth" | "function-key"
+    roles: frozenset[str] = frozenset()
+
+    @property
+    def is_person(self) -> bool:
+        return self.source != FUNCTION_KEY_PRINCIPAL
+
+    def as_dict(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name, "source": self.source}
+
+
+SYSTEM = Principal(FUNCTION_KEY_PRINCIPAL, "function key holder", FUNCTION_KEY_PRINCIPAL)
+
+
+def caller(req: func.HttpRequest, trust_easyauth_headers: bool) -> Principal:
+    if not trust_easyauth_headers:
+        return SYSTEM
+    principal_id = (req.headers.get("X-MS-CLIENT-PRINCIPAL-ID") or "").strip()
+    name = (req.headers.get("X-MS-CLIENT-PRINCIPAL-NAME") or "").strip()
+    roles: set[str] = set()
+    encoded = req.headers.get("X-MS-CLIENT-PRINCIPAL")
+    if encoded:
+        try:
+            claims: dict[str, Any] = json.loads(base64.b64decode(encoded))
+        except ValueError:
+            claims = {}
+        for claim in claims.get("claims", []) if isinstance(claims, dict) else []:
+            if claim.get("typ") in ("roles", "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"):
+                roles.add(str(claim.get("val")))
+    if not principal_id:
+        return SYSTEM
+    return Principal(principal_id[:128], name[:256] or principal_id[:128], "easyauth", frozenset(roles))
