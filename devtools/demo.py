@@ -22,8 +22,13 @@ DEMO_PERSON = "alice"
 TERMINAL = {"completed", "completed_with_errors", "failed"}
 
 
-def submit(stack: LocalStack, body: dict[str, Any], idempotency_key: str | None = None) -> requests.Response:
-    headers = {"x-functions-key": stack.function_key, "Content-Type": "application/json"}
+def submit(
+    stack: LocalStack,
+    body: dict[str, Any],
+    idempotency_key: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> requests.Response:
+    headers = {"x-functions-key": stack.function_key, "Content-Type": "application/json", **(headers or {})}
     if idempotency_key:
         headers["Idempotency-Key"] = idempotency_key
     return requests.post(f"{stack.api_url}/v1/requests", json=body, headers=headers, timeout=30)

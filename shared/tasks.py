@@ -192,7 +192,7 @@ def page_family(
             )
             kept.append(ctx.keep(ENDPOINTS[family.detail] if family.detail else endpoint, record, reason))
             if on_kept:
-                on_kept(record)
+                on_kept(item if ctx.request.dry_run else record)
         if on_page:
             on_page(page.items)
         ctx.writer.stage(ctx.task, output, path, kept)
@@ -210,7 +210,7 @@ def page_family(
 def summary(family_name: str, item: dict[str, Any]) -> dict[str, Any]:
     """What a dry run lists for a record: its identifiers, not its content."""
     family = FAMILIES[family_name]
-    keys = (family.id_field, "id", "name", "runId")
+    keys = (family.id_field, "id", "name", "runId", "artifactId", "metricId", "experimentId")
     return {key: item[key] for key in keys if key in item and isinstance(item[key], str | int)}
 
 
@@ -436,8 +436,9 @@ def run_pipelines(ctx: TaskContext) -> None:
             # disclose that person), but the manifest says it was found.
             reason = ctx.matcher.reason(record) or (None if ctx.matcher.names_anyone(record) else why)
             if reason is not None:
+                listed = {"id": record.get("id", object_id)} if ctx.request.dry_run else record
                 ctx.writer.stage(
-                    ctx.task, "pipelines", path, [ctx.keep(endpoint, record, f"{reason}; {why}")]
+                    ctx.task, "pipelines", path, [ctx.keep(endpoint, listed, f"{reason}; {why}")]
                 )
                 kept = True
             else:

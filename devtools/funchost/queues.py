@@ -328,6 +328,7 @@ class QueueListener:
                 return
             _DUPLICATED.add(digest)
         self.queue.send_message(raw)
+        log.info("duplicate delivery: a copy of a %r message was put back on the queue", self.spec.queue_name)
 
     def _trigger_value(self, message: QueueMessage, body: bytes) -> Any:
         annotation = self.spec.trigger_annotation

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 
 import pytest
@@ -202,3 +203,24 @@ def test_whole_workspace_export_keeps_every_record_of_that_workspace(stack, sim)
     snapshot_runs = sum(1 for _ in ws.records("runs"))
     assert len(report.ids["runs"]) == snapshot_runs > 0
     assert len(report.ids["models"]) == sum(1 for _ in ws.records("models"))
+
+
+def test_export_dry_run_lists_the_same_records_without_reading_their_content(stack, sim):
+    view = run_export(stack, export_body(sim, dryRun=True))
+    assert (view["status"], view["dryRun"]) == ("completed", True)
+    report = read_package(container_client(stack), view["id"])
+    assert report.compare(sim.truth(PERSON)) == {}
+    assert report.manifest["dryRun"] is True
+    # No per-record detail read (E4, E7, E9, E12, E14, E16, ...): lists only
+    detail = re.compile(r"/(computes|runs|metrics|tasks|datastores|models|assets|images|services)/[^/]+$")
+    assert [e["path"] for e in sim.log if detail.search(e["path"])] == []
+    runs = [json.loads(line) for line in _file_lines(stack, report.manifest, "runs")]
+    assert runs
+    assert all(set(r["record"]) <= {"runId", "id", "name", "experimentId"} for r in runs)
+
+
+def _file_lines(stack, manifest, family):
+    container = container_client(stack)
+    for entry in manifest["files"]:
+        if entry["family"] == family:
+            yield from container.get_blob_client(entry["path"]).download_blob().readall().splitlines()

@@ -1,0 +1,166 @@
+// The product's storage account: the Functions host's own state (AzureWebJobsStorage), the product's
+// queues and tables, the export packages, and the deployment package. Keyless: shared-key access is off,
+// so every client (host, app, deployment) authenticates with Microsoft Entra ID; public network access is off.
+
+@description('Name of the storage account (3-24 lowercase letters and digits).')
+param name string
+
+@description('Region of the account.')
+param location string
+
+@description('Tags of the account.')
+param tags object
+
+@description('Blob container that holds the Function App deployment package.')
+param deploymentContainerName string
+
+@description('Days an export package (container dsr-exports) is kept before the lifecycle rule deletes it.')
+@minValue(1)
+param exportRetentionDays int
+
+// Names the code uses (shared/settings.py: PLAN_QUEUE, WORK_QUEUE, FINALIZE_QUEUE, REQUESTS_TABLE,
+// IDEMPOTENCY_TABLE, EXPORT_CONTAINER). The poison queues are the host's: a message that failed
+// maxDequeueCount (host.json) times moves to <queue>-poison. The offboarding queue is read by a later
+// issue (setting DSR_OFFBOARDING_QUEUE, not yet read by the code, so not yet an app setting).
+var queueNames = [
+  'dsr-plan'
+  'dsr-plan-poison'
+  'dsr-work'
+  'dsr-work-poison'
+  'dsr-finalize'
+  'dsr-finalize-poison'
+  'offboarding-events'
+  'offboarding-events-poison'
+]
+var tableNames = [
+  'DsrRequests'
+  'DsrIdempotency'
+]
+var exportContainerName = 'dsr-exports'
+
+resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    // Three copies in the region and three in its paired region (same geography): the requests and tasks
+    // survive a regional outage; deletions (lifecycle rule, erasure) replicate too.
+    name: 'Standard_GZRS'
+  }
+  properties: {
+    accessTier: 'Hot'
+    allowSharedKeyAccess: false
+    allowBlobPublicAccess: false
+    allowCrossTenantReplication: false
+    defaultToOAuthAuthentication: true
+    isLocalUserEnabled: false
+    isSftpEnabled: false
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    // Reached only through the private endpoints of network.bicep (the app is integrated into that network).
+    // Resource Manager still creates the queues, tables and containers below: that is the control plane.
+    publicNetworkAccess: 'Disabled'
+    networkAcls: {
+      bypass: 'None'
+      defaultAction: 'Deny'
+    }
+    encryption: {
+      keySource: 'Microsoft.Storage'
+      requireInfrastructureEncryption: true
+      services: {
+        blob: { enabled: true, keyType: 'Account' }
+        file: { enabled: true, keyType: 'Account' }
+        queue: { enabled: true, keyType: 'Account' }
+        table: { enabled: true, keyType: 'Account' }
+      }
+    }
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
+resource exportContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: exportContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deploymentContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
+resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [
+  for queueName in queueNames: {
+    parent: queueService
+    name: queueName
+  }
+]
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
+resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [
+  for tableName in tableNames: {
+    parent: tableService
+    name: tableName
+  }
+]
+
+// Export packages hold personal data: they are deleted once the retention period has passed.
+resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
+  parent: account
+  name: 'default'
+  properties: {
+    policy: {
+      rules: [
+        {
+          name: 'delete-export-packages'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+              prefixMatch: [
+                '${exportContainerName}/'
+              ]
+            }
+            actions: {
+              baseBlob: {
+                delete: {
+                  daysAfterModificationGreaterThan: exportRetentionDays
+                }
+              }
+            }
+          }
+        }
+      ]
+    }
+  }
+}
+
+output id string = account.id
+output name string = account.name
+output blobEndpoint string = account.properties.primaryEndpoints.blob
+output queueEndpoint string = account.properties.primaryEndpoints.queue
+output tableEndpoint string = account.properties.primaryEndpoints.table
+output exportContainerName string = exportContainer.name
+output deploymentContainerName string = deploymentContainer.name

@@ -1,0 +1,312 @@
+// Production deployment of the Azure ML data subject request service: keyless (managed identity only),
+// least privilege (written out in app/rbac.bicep and app/aml-role.bicep), private (storage and Key Vault
+// only through private endpoints of app/network.bicep). Deployed at subscription scope
+// because the custom Azure ML role is a subscription-level resource and its assignments live at the target
+// workspaces, resource groups and subscriptions. `azd up`, or `az deployment sub create` (docs/deploy.md).
+targetScope = 'subscription'
+
+// ---- Environment ----
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment: names the resource group, tags every resource, seeds unique names.')
+param environmentName string
+
+@minLength(1)
+@description('Region of every resource; it must offer the Flex Consumption plan.')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Resource group to create or reuse; empty = rg-<environmentName>.')
+param resourceGroupName string = ''
+
+// ---- Azure ML targets and what the identity may do there ----
+
+@description('ARM ids of Azure ML workspaces the service may read (and, for erasure, delete in).')
+param amlWorkspaceIds array = []
+
+@description('ARM ids (/subscriptions/<id>/resourceGroups/<name>) of resource groups whose workspaces the service may read.')
+param amlResourceGroupIds array = []
+
+@description('Ids (GUIDs) of subscriptions whose workspaces the service may read.')
+param amlSubscriptionIds array = []
+
+@description('True: the custom role also allows deleting a whole workspace (D1). Leave false unless the erasure runbook needs it.')
+param allowWorkspaceDeletion bool = false
+
+// ---- Data protection ----
+
+@description('Days an export package is kept in container dsr-exports before the lifecycle rule deletes it.')
+@minValue(1)
+@maxValue(365)
+param exportRetentionDays int = 30
+
+@description('HMAC key of the pseudonyms in logs and indexes (at least 32 characters). Stored in Key Vault; keep it stable across deployments.')
+@secure()
+@minLength(32)
+param pseudonymKey string
+
+// ---- HTTP API authentication ----
+
+@description('Client id of an Entra app registration that protects the HTTP API (App Service Authentication); empty = function keys only.')
+param apiEntraClientId string = ''
+
+@description('Client ids of the applications allowed to call the API when apiEntraClientId is set; empty = any holder of a token for the API.')
+param apiAllowedClientApplications array = []
+
+// ---- Scale ----
+
+@description('Maximum instances of the app (Flex Consumption: 40-1000).')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+@description('Memory of one instance in MB (2048 or 4096).')
+@allowed([
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+// ---- App settings with a default in shared/settings.py (the same defaults here) ----
+
+@description('DSR_ARM_BASE_URL: Azure Resource Manager.')
+param armBaseUrl string = 'https://management.azure.com'
+
+@description('DSR_EXPERIMENTS_BASE_URL: run history, artifacts, notifications, datastores ({location} = the workspace region).')
+param experimentsBaseUrl string = 'https://{location}.experiments.azureml.net'
+
+@description('DSR_MODELMANAGEMENT_BASE_URL: models, assets, images, services.')
+param modelManagementBaseUrl string = 'https://{location}.modelmanagement.azureml.net'
+
+@description('DSR_PIPELINES_BASE_URL: pipeline objects.')
+param pipelinesBaseUrl string = 'https://{location}.aether.ms'
+
+@description('DSR_ARM_AUDIENCE: audience of the token for Azure ML calls.')
+param armAudience string = 'https://management.azure.com/.default'
+
+@description('DSR_USE_DISCOVERY: use each workspace\'s discoveryUrl for its service hosts.')
+param useDiscovery bool = true
+
+@description('DSR_ALLOWED_HOSTS: the only hosts the bearer token is sent to (host, host:port, *.suffix), comma-separated.')
+param allowedHosts string = 'management.azure.com,*.experiments.azureml.net,*.modelmanagement.azureml.net,*.aether.ms,*.api.azureml.ms'
+
+@description('DSR_MATCH_FIELDS: record fields that tie a record to a person, comma-separated dotted paths.')
+param matchFields string = 'createdBy.userObjectId,createdBy.upn,createdBy.userName,createdBy.email,systemData.createdBy'
+
+@description('DSR_TASK_TIME_BUDGET_SECONDS: a task yields and re-enqueues itself after this long.')
+@minValue(30)
+param taskTimeBudgetSeconds int = 240
+
+@description('DSR_MAX_INPROCESS_RETRY_AFTER_SECONDS: a 429 asking for a longer wait is re-enqueued with a delay.')
+@minValue(0)
+param maxInprocessRetryAfterSeconds int = 5
+
+@description('DSR_HTTP_TIMEOUT_SECONDS: read timeout of one Azure ML call.')
+@minValue(1)
+param httpTimeoutSeconds int = 30
+
+@description('DSR_STATUS_RETRY_AFTER_SECONDS: Retry-After on 202 and on status answers.')
+@minValue(1)
+param statusRetryAfterSeconds int = 10
+
+// ---- Names ----
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+var names = {
+  resourceGroup: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
+  identity: 'id-dsr-${resourceToken}'
+  storage: 'stdsr${resourceToken}'
+  keyVault: 'kv-dsr-${resourceToken}'
+  logAnalytics: 'log-dsr-${resourceToken}'
+  applicationInsights: 'appi-dsr-${resourceToken}'
+  plan: 'plan-dsr-${resourceToken}'
+  functionApp: 'func-dsr-${resourceToken}'
+  network: 'dsr-${resourceToken}'
+  deploymentContainer: 'app-package'
+}
+
+// Where the custom role may be assigned: the target subscriptions, the target resource groups, and the
+// resource group of each target workspace (a role cannot name a single resource as assignable scope).
+var workspaceGroupIds = [for id in amlWorkspaceIds: join(take(split(id, '/'), 5), '/')]
+var subscriptionScopes = [for id in amlSubscriptionIds: '/subscriptions/${id}']
+var amlScopes = union(subscriptionScopes, amlResourceGroupIds, workspaceGroupIds)
+var hasAmlTargets = length(amlScopes) > 0
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: names.resourceGroup
+  location: location
+  tags: tags
+}
+
+module identity 'app/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: names.identity
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'app/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: names.storage
+    location: location
+    tags: tags
+    deploymentContainerName: names.deploymentContainer
+    exportRetentionDays: exportRetentionDays
+  }
+}
+
+module monitoring 'app/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: names.logAnalytics
+    applicationInsightsName: names.applicationInsights
+    location: location
+    tags: tags
+  }
+}
+
+module keyVault 'app/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: names.keyVault
+    location: location
+    tags: tags
+    pseudonymKey: pseudonymKey
+  }
+}
+
+module network 'app/network.bicep' = {
+  name: 'network'
+  scope: rg
+  params: {
+    name: names.network
+    location: location
+    tags: tags
+    storageAccountId: storage.outputs.id
+    keyVaultId: keyVault.outputs.id
+  }
+}
+
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+    storageAccountName: storage.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    keyVaultName: keyVault.outputs.name
+    pseudonymKeySecretName: 'dsr-pseudonym-key'
+  }
+}
+
+module function 'app/function.bicep' = {
+  name: 'function'
+  scope: rg
+  dependsOn: [
+    rbac
+  ]
+  params: {
+    name: names.functionApp
+    planName: names.plan
+    location: location
+    tags: tags
+    serviceName: 'api'
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    applicationInsightsConnectionString: monitoring.outputs.connectionString
+    pseudonymKeySecretUri: keyVault.outputs.pseudonymKeySecretUri
+    subnetId: network.outputs.appSubnetId
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    apiEntraClientId: apiEntraClientId
+    apiAllowedClientApplications: apiAllowedClientApplications
+    armBaseUrl: armBaseUrl
+    experimentsBaseUrl: experimentsBaseUrl
+    modelManagementBaseUrl: modelManagementBaseUrl
+    pipelinesBaseUrl: pipelinesBaseUrl
+    armAudience: armAudience
+    useDiscovery: useDiscovery
+    allowedHosts: allowedHosts
+    matchFields: matchFields
+    taskTimeBudgetSeconds: taskTimeBudgetSeconds
+    maxInprocessRetryAfterSeconds: maxInprocessRetryAfterSeconds
+    httpTimeoutSeconds: httpTimeoutSeconds
+    statusRetryAfterSeconds: statusRetryAfterSeconds
+  }
+}
+
+// ---- Azure ML: the custom role and its assignments at each target ----
+
+module amlRole 'app/aml-role.bicep' = if (hasAmlTargets) {
+  name: 'aml-role'
+  params: {
+    environmentName: environmentName
+    assignableScopes: amlScopes
+    allowWorkspaceDeletion: allowWorkspaceDeletion
+  }
+}
+
+module amlWorkspaceAccess 'app/aml-access.bicep' = [
+  for id in amlWorkspaceIds: {
+    name: 'aml-ws-${uniqueString(id)}'
+    scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
+    params: {
+      principalId: identity.outputs.principalId
+      roleDefinitionId: amlRole.outputs.id
+      workspaceName: last(split(id, '/'))
+    }
+  }
+]
+
+module amlResourceGroupAccess 'app/aml-access.bicep' = [
+  for id in amlResourceGroupIds: {
+    name: 'aml-rg-${uniqueString(id)}'
+    scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
+    params: {
+      principalId: identity.outputs.principalId
+      roleDefinitionId: amlRole.outputs.id
+    }
+  }
+]
+
+module amlSubscriptionAccess 'app/aml-access-subscription.bicep' = [
+  for id in amlSubscriptionIds: {
+    name: 'aml-sub-${uniqueString(id)}'
+    scope: subscription(id)
+    params: {
+      principalId: identity.outputs.principalId
+      roleDefinitionId: amlRole.outputs.id
+    }
+  }
+]
+
+// ---- Outputs (azd stores them in the environment) ----
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = function.outputs.name
+output SERVICE_API_NAME string = function.outputs.name
+output SERVICE_API_URI string = function.outputs.uri
+output DSR_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output DSR_KEY_VAULT_NAME string = keyVault.outputs.name
+output DSR_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output DSR_AML_ROLE_NAME string = hasAmlTargets ? amlRole.outputs.roleName : ''
+output DSR_EGRESS_IP string = network.outputs.egressIpAddress

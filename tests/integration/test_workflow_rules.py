@@ -1,0 +1,80 @@
+"""Workflow rules that depend on settings, against keyless Azurite (no host, no simulator needed)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from azure.identity import ManagedIdentityCredential
+
+from shared import settings as names
+from shared import workflow
+from shared.errors import ForbiddenError
+from shared.principal import Principal
+from shared.requests_api import SubmitIn
+from shared.runtime import Runtime
+from shared.settings import Settings
+from tests.conftest import APP_CLIENT_ID
+
+SUB = "3f2a1b4c-0000-4000-8000-0000000000a1"
+WS = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/mlw-one"
+ALICE = {"objectId": "0a1b2c3d-0000-4000-8000-000000000001"}
+
+
+@pytest.fixture
+def base_settings(azurite, identity_endpoint, tls, monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls[0]))
+    return Settings.from_env(
+        {
+            names.STORAGE_BLOB_URI: azurite.url("blob"),
+            names.STORAGE_QUEUE_URI: azurite.url("queue"),
+            names.STORAGE_TABLE_URI: azurite.url("table"),
+            names.IDENTITY_CLIENT_ID: APP_CLIENT_ID,
+            names.PSEUDONYM_KEY: "test-key",
+        }
+    )
+
+
+def runtime(settings: Settings, **changes) -> Runtime:
+    rt = Runtime.create(
+        dataclasses.replace(settings, **changes), ManagedIdentityCredential(client_id=APP_CLIENT_ID)
+    )
+    rt.storage.ensure()
+    rt.storage.queue_service.get_queue_client(names.PLAN_QUEUE).clear_messages()
+    return rt
+
+
+def requests_stored(rt: Runtime) -> int:
+    return len(list(rt.store.requests.query_entities("RowKey eq 'request'", select=["PartitionKey"])))
+
+
+def test_workspace_deletion_is_refused_when_the_setting_is_off_and_nothing_is_stored(base_settings):
+    rt = runtime(base_settings, allow_workspace_deletion=False)
+    before = requests_stored(rt)
+    body = SubmitIn.model_validate(
+        {"type": "erasure", "scope": {"workspaces": [WS]}, "deleteWorkspace": {"confirm": "mlw-one"}}
+    )
+    with pytest.raises(ForbiddenError, match="DSR_ALLOW_WORKSPACE_DELETION"):
+        workflow.submit(rt, body, None)
+    assert requests_stored(rt) == before
+    assert rt.storage.queue_service.get_queue_client(names.PLAN_QUEUE).peek_messages() == []
+
+
+@pytest.mark.parametrize(("auto", "expected"), [(False, "awaiting_approval"), (True, "accepted")])
+def test_erasure_waits_for_approval_unless_policy_approves_it(base_settings, auto, expected):
+    rt = runtime(base_settings, auto_approve_erasure=auto)
+    body = SubmitIn.model_validate({"type": "erasure", "subject": ALICE, "scope": {"workspaces": [WS]}})
+    request, _ = workflow.submit(rt, body, None, Principal("p1", "officer", "easyauth"))
+    assert request.status == expected
+    assert request.submitted_by == {"id": "p1", "name": "officer", "source": "easyauth"}
+    queued = rt.storage.queue_service.get_queue_client(names.PLAN_QUEUE).peek_messages()
+    assert len(queued) == (1 if auto else 0)
+
+
+def test_dry_run_erasure_needs_no_approval(base_settings):
+    rt = runtime(base_settings)
+    body = SubmitIn.model_validate(
+        {"type": "erasure", "dryRun": True, "subject": ALICE, "scope": {"workspaces": [WS]}}
+    )
+    request, _ = workflow.submit(rt, body, None)
+    assert (request.status, request.dry_run) == ("accepted", True)
