@@ -3,15 +3,24 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# checkov (Bicep security scan) in its own venv: its pinned dependencies stay out of the app's venv.
+IAC_VENV  := .local/iac-venv
+IAC_STAMP := $(IAC_VENV)/.installed
 
-.PHONY: install demo test test-fast lint fmt clean
+.PHONY: install demo test test-fast lint iac-check fmt clean
 
-install: $(STAMP) node_modules/.installed
+install: $(STAMP) $(IAC_STAMP) node_modules/.installed
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(IAC_STAMP): requirements-iac.txt
+	test -x $(IAC_VENV)/bin/python || $(PYTHON) -m venv $(IAC_VENV)
+	$(IAC_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(IAC_VENV)/bin/python -m pip install --quiet -r requirements-iac.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -28,6 +37,13 @@ lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(MAKE) --no-print-directory iac-check
+
+# Every .bicep parses (pycep-parser) and checkov's Bicep scan reports no failed check (offline).
+iac-check: install
+	$(PY) -m scripts.check_bicep
+	$(IAC_VENV)/bin/python -m scripts.check_bicep
+	$(IAC_VENV)/bin/checkov --directory infra --framework bicep --skip-download --quiet --compact
 
 fmt: install
 	$(PY) -m ruff format .

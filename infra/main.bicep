@@ -35,8 +35,15 @@ param amlResourceGroupIds array = []
 @description('Ids (GUIDs) of subscriptions whose workspaces the service may read.')
 param amlSubscriptionIds array = []
 
-@description('True: the custom role also allows deleting a whole workspace (D1). Leave false unless the erasure runbook needs it.')
+@description('True: the custom role allows deleting a whole workspace (D1) and the app accepts such requests (DSR_ALLOW_WORKSPACE_DELETION). Leave false unless the erasure runbook needs it.')
 param allowWorkspaceDeletion bool = false
+
+@description('DSR_AUTO_APPROVE_ERASURE: true = an erasure starts without a second person\'s approval. Leave false in production.')
+param autoApproveErasure bool = false
+
+@description('DSR_DELETE_VERIFY_ATTEMPTS: reads after a delete until the object answers 404.')
+@minValue(1)
+param deleteVerifyAttempts int = 4
 
 // ---- Data protection ----
 
@@ -249,6 +256,9 @@ module function 'app/function.bicep' = {
     maxInprocessRetryAfterSeconds: maxInprocessRetryAfterSeconds
     httpTimeoutSeconds: httpTimeoutSeconds
     statusRetryAfterSeconds: statusRetryAfterSeconds
+    autoApproveErasure: autoApproveErasure
+    allowWorkspaceDeletion: allowWorkspaceDeletion
+    deleteVerifyAttempts: deleteVerifyAttempts
   }
 }
 

@@ -69,8 +69,12 @@ param taskTimeBudgetSeconds int
 param maxInprocessRetryAfterSeconds int
 param httpTimeoutSeconds int
 param statusRetryAfterSeconds int
+param autoApproveErasure bool
+param allowWorkspaceDeletion bool
+param deleteVerifyAttempts int
 
 var storageSuffix = environment().suffixes.storage
+var entraAuthEnabled = !empty(apiEntraClientId)
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   // checkov:skip=CKV_AZURE_225: Flex Consumption zone redundancy exists only in some regions; the work is queue-driven and at-least-once, so losing an instance or a zone delays tasks and loses none
@@ -114,6 +118,115 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       scmMinTlsVersion: '1.2'
       ftpsState: 'Disabled'
       http20Enabled: true
+      // Exactly the settings the code reads (shared/settings.py) plus the platform's two for Application
+      // Insights with Entra authentication; tests/infra/test_settings_contract.py checks the set.
+      appSettings: [
+        // The Functions host's storage connection (STORAGE_CONNECTION = AzureWebJobsStorage), identity-based;
+        // the app reads the three service URIs too.
+        {
+          name: 'AzureWebJobsStorage__blobServiceUri'
+          value: 'https://${storageAccountName}.blob.${storageSuffix}'
+        }
+        {
+          name: 'AzureWebJobsStorage__queueServiceUri'
+          value: 'https://${storageAccountName}.queue.${storageSuffix}'
+        }
+        {
+          name: 'AzureWebJobsStorage__tableServiceUri'
+          value: 'https://${storageAccountName}.table.${storageSuffix}'
+        }
+        {
+          name: 'AzureWebJobsStorage__credential'
+          value: 'managedidentity'
+        }
+        {
+          name: 'AzureWebJobsStorage__clientId'
+          value: identityClientId
+        }
+        // Platform: telemetry to Application Insights, authenticated with the identity (local auth is off).
+        {
+          name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+          value: applicationInsightsConnectionString
+        }
+        {
+          name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+          value: 'ClientId=${identityClientId};Authorization=AAD'
+        }
+        // The product (shared/settings.py).
+        {
+          name: 'DSR_IDENTITY_CLIENT_ID'
+          value: identityClientId
+        }
+        {
+          name: 'DSR_ARM_BASE_URL'
+          value: armBaseUrl
+        }
+        {
+          name: 'DSR_EXPERIMENTS_BASE_URL'
+          value: experimentsBaseUrl
+        }
+        {
+          name: 'DSR_MODELMANAGEMENT_BASE_URL'
+          value: modelManagementBaseUrl
+        }
+        {
+          name: 'DSR_PIPELINES_BASE_URL'
+          value: pipelinesBaseUrl
+        }
+        {
+          name: 'DSR_ARM_AUDIENCE'
+          value: armAudience
+        }
+        {
+          name: 'DSR_USE_DISCOVERY'
+          value: useDiscovery ? 'true' : 'false'
+        }
+        {
+          name: 'DSR_ALLOWED_HOSTS'
+          value: allowedHosts
+        }
+        {
+          name: 'DSR_MATCH_FIELDS'
+          value: matchFields
+        }
+        {
+          name: 'DSR_PSEUDONYM_KEY'
+          value: '@Microsoft.KeyVault(SecretUri=${pseudonymKeySecretUri})'
+        }
+        {
+          name: 'DSR_TASK_TIME_BUDGET_SECONDS'
+          value: string(taskTimeBudgetSeconds)
+        }
+        {
+          name: 'DSR_MAX_INPROCESS_RETRY_AFTER_SECONDS'
+          value: string(maxInprocessRetryAfterSeconds)
+        }
+        {
+          name: 'DSR_HTTP_TIMEOUT_SECONDS'
+          value: string(httpTimeoutSeconds)
+        }
+        {
+          name: 'DSR_STATUS_RETRY_AFTER_SECONDS'
+          value: string(statusRetryAfterSeconds)
+        }
+        {
+          name: 'DSR_AUTO_APPROVE_ERASURE'
+          value: autoApproveErasure ? 'true' : 'false'
+        }
+        {
+          name: 'DSR_ALLOW_WORKSPACE_DELETION'
+          value: allowWorkspaceDeletion ? 'true' : 'false'
+        }
+        // The X-MS-CLIENT-PRINCIPAL headers are trusted only when Easy Auth is in front of the app and sets them.
+        {
+          name: 'DSR_TRUST_EASYAUTH_HEADERS'
+          value: entraAuthEnabled ? 'true' : 'false'
+        }
+        {
+          name: 'DSR_DELETE_VERIFY_ATTEMPTS'
+          value: string(deleteVerifyAttempts)
+        }
+      ]
     }
     functionAppConfig: {
       deployment: {
@@ -136,61 +249,72 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       }
     }
   }
+}
 
-  resource appSettings 'config' = {
-    name: 'appsettings'
-    properties: {
-      // The Functions host's storage connection (STORAGE_CONNECTION = AzureWebJobsStorage), identity-based;
-      // the app reads the three service URIs too.
-      AzureWebJobsStorage__blobServiceUri: 'https://${storageAccountName}.blob.${storageSuffix}'
-      AzureWebJobsStorage__queueServiceUri: 'https://${storageAccountName}.queue.${storageSuffix}'
-      AzureWebJobsStorage__tableServiceUri: 'https://${storageAccountName}.table.${storageSuffix}'
-      AzureWebJobsStorage__credential: 'managedidentity'
-      AzureWebJobsStorage__clientId: identityClientId
-      // Platform: telemetry to Application Insights, authenticated with the identity (local auth is off).
-      APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
-      APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
-      // The product (shared/settings.py).
-      DSR_IDENTITY_CLIENT_ID: identityClientId
-      DSR_ARM_BASE_URL: armBaseUrl
-      DSR_EXPERIMENTS_BASE_URL: experimentsBaseUrl
-      DSR_MODELMANAGEMENT_BASE_URL: modelManagementBaseUrl
-      DSR_PIPELINES_BASE_URL: pipelinesBaseUrl
-      DSR_ARM_AUDIENCE: armAudience
-      DSR_USE_DISCOVERY: useDiscovery ? 'true' : 'false'
-      DSR_ALLOWED_HOSTS: allowedHosts
-      DSR_MATCH_FIELDS: matchFields
-      DSR_PSEUDONYM_KEY: '@Microsoft.KeyVault(SecretUri=${pseudonymKeySecretUri})'
-      DSR_TASK_TIME_BUDGET_SECONDS: string(taskTimeBudgetSeconds)
-      DSR_MAX_INPROCESS_RETRY_AFTER_SECONDS: string(maxInprocessRetryAfterSeconds)
-      DSR_HTTP_TIMEOUT_SECONDS: string(httpTimeoutSeconds)
-      DSR_STATUS_RETRY_AFTER_SECONDS: string(statusRetryAfterSeconds)
+// App Service Authentication (Easy Auth) with Microsoft Entra ID in front of the HTTP API, on when
+// apiEntraClientId names the API's app registration: a request without a valid bearer token for it is
+// answered 401 before it reaches the code. The function key is still required (AuthLevel.FUNCTION).
+// Off (platform.enabled false) otherwise, so a redeployment also removes authentication set by hand.
+resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  // checkov reads every Microsoft.Web/sites/config as a site's web configuration; this one is authsettingsV2
+  // (authentication only), and the site's own settings are checked on resource app above:
+  // checkov:skip=CKV_AZURE_13: authentication is this resource; checkov looks for the V1 property enabled, V2 has platform.enabled
+  // checkov:skip=CKV_AZURE_222: public network access is a site property (resource app, where its skip says why)
+  // checkov:skip=CKV_AZURE_63: HTTP logging is a site property; the app logs to Application Insights
+  // checkov:skip=CKV_AZURE_65: detailed error pages are a site property; the API answers problem+json itself
+  // checkov:skip=CKV_AZURE_66: failed request tracing is a site property; requests are traced in Application Insights
+  // checkov:skip=CKV_AZURE_80: .NET version is a site property; this is a Python app
+  // checkov:skip=CKV_AZURE_88: Azure Files is a site property; Flex Consumption mounts no file share
+  parent: app
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: entraAuthEnabled
     }
-  }
-
-  // No publishing with user names and passwords: deployments authenticate with Microsoft Entra ID.
-  resource ftpCredentials 'basicPublishingCredentialsPolicies' = {
-    name: 'ftp'
-    properties: {
-      allow: false
+    globalValidation: {
+      requireAuthentication: entraAuthEnabled
+      unauthenticatedClientAction: 'Return401'
     }
-  }
-
-  resource scmCredentials 'basicPublishingCredentialsPolicies' = {
-    name: 'scm'
-    properties: {
-      allow: false
+    httpSettings: {
+      requireHttps: true
+    }
+    login: {
+      tokenStore: {
+        enabled: false
+      }
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: entraAuthEnabled
+        registration: {
+          clientId: entraAuthEnabled ? apiEntraClientId : null
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: entraAuthEnabled ? ['api://${apiEntraClientId}', apiEntraClientId] : []
+          defaultAuthorizationPolicy: {
+            allowedApplications: empty(apiAllowedClientApplications) ? null : apiAllowedClientApplications
+          }
+        }
+      }
     }
   }
 }
 
-// App Service Authentication (Entra ID) in front of the HTTP API, when an app registration is given.
-module apiAuth 'api-auth.bicep' = if (!empty(apiEntraClientId)) {
-  name: 'api-auth'
-  params: {
-    functionAppName: app.name
-    apiEntraClientId: apiEntraClientId
-    apiAllowedClientApplications: apiAllowedClientApplications
+// No publishing with user names and passwords: deployments authenticate with Microsoft Entra ID.
+resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: app
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: app
+  name: 'scm'
+  properties: {
+    allow: false
   }
 }
 

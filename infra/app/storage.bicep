@@ -62,7 +62,8 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     // Resource Manager still creates the queues, tables and containers below: that is the control plane.
     publicNetworkAccess: 'Disabled'
     networkAcls: {
-      bypass: 'None'
+      // Trusted Azure services (e.g. Azure Monitor) only; no public network.
+      bypass: 'AzureServices'
       defaultAction: 'Deny'
     }
     encryption: {

@@ -10,7 +10,7 @@ import pytest
 from devtools.stack import LocalStack
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack() -> Iterator[LocalStack]:
     saved = dict(os.environ)
     with LocalStack(page_size=5) as running:

@@ -23,6 +23,8 @@ from tests.conftest import APP_CLIENT_ID
 @pytest.fixture
 def runtime(azurite, identity_endpoint, tls, monkeypatch):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls[0]))
+    for key, value in identity_endpoint.environment().items():
+        monkeypatch.setenv(key, value)
     settings = Settings.from_env(
         {
             names.STORAGE_BLOB_URI: azurite.url("blob"),

@@ -24,6 +24,8 @@ ALICE = {"objectId": "0a1b2c3d-0000-4000-8000-000000000001"}
 @pytest.fixture
 def base_settings(azurite, identity_endpoint, tls, monkeypatch):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls[0]))
+    for key, value in identity_endpoint.environment().items():
+        monkeypatch.setenv(key, value)
     return Settings.from_env(
         {
             names.STORAGE_BLOB_URI: azurite.url("blob"),

@@ -1,0 +1,1 @@
+"""Operator and build scripts (not deployed: see .funcignore)."""
