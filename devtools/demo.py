@@ -7,6 +7,7 @@ the simulator's ground truth (that person's records, nobody else's) and every sh
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from typing import Any
@@ -74,6 +75,125 @@ def container_client(stack: LocalStack) -> ContainerClient:
     )
 
 
+APPROVER = {
+    "X-MS-CLIENT-PRINCIPAL-ID": "22222222-bbbb-4bbb-8bbb-000000000002",
+    "X-MS-CLIENT-PRINCIPAL-NAME": "privacy.officer@contoso.com",
+}
+SUBMITTER = {
+    "X-MS-CLIENT-PRINCIPAL-ID": "11111111-aaaa-4aaa-8aaa-000000000001",
+    "X-MS-CLIENT-PRINCIPAL-NAME": "helpdesk@contoso.com",
+}
+
+
+def erasure_record(stack: LocalStack, request_id: str) -> dict[str, Any]:
+    data = (
+        container_client(stack).get_blob_client(f"{request_id}/erasure-record.json").download_blob().readall()
+    )
+    record: dict[str, Any] = json.loads(data)
+    return record
+
+
+def show_record(record: dict[str, Any]) -> None:
+    for family, counts in record["counts"].items():
+        print(f"  {family:<10} " + ", ".join(f"{outcome}: {n}" for outcome, n in sorted(counts.items())))
+
+
+def export_step(stack: LocalStack, body: dict[str, Any]) -> bool:
+    assert stack.simulator is not None
+    print(
+        f"\n[1] Export: POST /api/v1/requests for the demo person across {len(body['scope']['subscriptions'])} subscriptions"
+    )
+    t0 = time.monotonic()
+    response = submit(stack, body, idempotency_key="demo-export-1")
+    print(f"  -> {response.status_code}, Location: {response.headers.get('Location')}")
+    if response.status_code != 202:
+        print(response.text)
+        return False
+    view = wait(stack, response.headers["Location"], show=True)
+    elapsed = time.monotonic() - t0
+    report = read_package(container_client(stack), view["id"])
+    print(f"\n  Request {view['id']}: {view['status']} in {elapsed:.1f}s (due {view['dueAt']})")
+    print(f"\n  {'file':<100} {'records':>7}  sha-256")
+    for entry in report.manifest["files"]:
+        print(f"  {entry['path']:<100} {entry['records']:>7}  {entry['sha256'][:16]}...")
+    print("\n  Records per family: " + ", ".join(f"{f} {n}" for f, n in sorted(report.records.items())))
+    calls = [e for e in stack.simulator.log if not e["path"].startswith("/_sim")]
+    print(f"  Azure ML API calls: {len(calls)}; package: dsr-exports/{view['id']}/manifest.json")
+    differences = report.compare(stack.simulator.truth(DEMO_PERSON))
+    print(
+        f"  Checked against the simulator's ground truth: {differences or 'equal (that person, nobody else)'}"
+    )
+    print(f"  sha-256 of every file matches the manifest: {not report.hash_mismatches}")
+    return (
+        view["status"] == "completed"
+        and not differences
+        and not report.hash_mismatches
+        and not report.duplicates
+    )
+
+
+def erasure_step(stack: LocalStack, body: dict[str, Any]) -> bool:
+    sim = stack.simulator
+    assert sim is not None
+    sim.clear_log()
+    print("\n[2] Erasure dry run: what would be deleted (no approval needed, nothing is deleted)")
+    dry = wait(stack, submit(stack, {**body, "type": "erasure", "dryRun": True}).headers["Location"])
+    planned = erasure_record(stack, dry["id"])
+    show_record(planned)
+    dry_deletes = [e for e in sim.log if e["method"] == "DELETE"]
+    print(f"  {len(planned['items'])} objects would be deleted; DELETE calls sent: {len(dry_deletes)}")
+
+    print("\n[3] Erasure: submitted by the help desk, approved by the privacy officer")
+    before = sim.snapshot()
+    submitted = submit(stack, {**body, "type": "erasure"}, headers=SUBMITTER).json()
+    print(f"  -> {submitted['status']}")
+    approve = requests.post(
+        f"{stack.api_url}/v1/requests/{submitted['id']}:approve",
+        json={"reason": "identity verified, ticket DEMO-1"},
+        headers={"x-functions-key": stack.function_key, **APPROVER},
+        timeout=30,
+    )
+    print(f"  POST :approve -> {approve.status_code}, approved by {approve.json()['decision']['by']['name']}")
+    t0 = time.monotonic()
+    done = wait(stack, submitted["links"]["self"], show=True)
+    record = erasure_record(stack, done["id"])
+    print(f"  Request {done['id']}: {done['status']} in {time.monotonic() - t0:.1f}s")
+    show_record(record)
+    blocked = [i for i in record["items"] if i["outcome"] == "blocked"]
+    for item in blocked:
+        print(
+            f"  kept and reported: {item['family']} {item['id']} (409: still used by someone else's object)"
+        )
+    deleted = {(i["workspace"], i["id"]) for i in record["items"] if i["outcome"] == "deleted"}
+    verified = all(i["verification"]["status"] == 404 for i in record["items"] if i["outcome"] == "deleted")
+    same_set = {(i["workspace"], i["id"]) for i in record["items"]} == {
+        (i["workspace"], i["id"]) for i in planned["items"]
+    }
+    after = sim.snapshot()
+    lost = _ids(before) - _ids(after)
+    untouched = all(_bodies(after)[k] == _bodies(before)[k] for k in _ids(after))
+    print(f"  deleted {len(deleted)}, each read back as 404: {verified}; same set as the dry run: {same_set}")
+    print(
+        f"  simulator state: {len(lost)} objects gone, all of them erased items: {lost == deleted}; "
+        f"every other object unchanged: {untouched}"
+    )
+    print(f"  erasure record: dsr-exports/{done['id']}/erasure-record.json")
+    return bool(deleted) and verified and same_set and lost == deleted and untouched and not dry_deletes
+
+
+def _bodies(snapshot: dict[str, Any]) -> dict[tuple[str, str], Any]:
+    return {
+        (ws["id"], obj["id"]): obj["body"]
+        for ws in snapshot["workspaces"]
+        for items in ws["families"].values()
+        for obj in items
+    }
+
+
+def _ids(snapshot: dict[str, Any]) -> set[tuple[str, str]]:
+    return set(_bodies(snapshot))
+
+
 def main() -> int:
     started = time.monotonic()
     print(
@@ -91,33 +211,9 @@ def main() -> int:
             "scope": {"subscriptions": subscriptions},
             "reference": "DEMO-1",
         }
-        print(
-            f"\nPOST /api/v1/requests: export for the demo person across {len(subscriptions)} subscriptions"
-        )
-        t0 = time.monotonic()
-        response = submit(stack, body, idempotency_key="demo-1")
-        print(f"  -> {response.status_code}, Location: {response.headers.get('Location')}")
-        if response.status_code != 202:
-            print(response.text)
-            return 1
-        view = wait(stack, response.headers["Location"], show=True)
-        elapsed = time.monotonic() - t0
-        report = read_package(container_client(stack), view["id"])
-        manifest = report.manifest
-        print(f"\nRequest {view['id']}: {view['status']} in {elapsed:.1f}s (due {view['dueAt']})")
-        print(f"\n{'file':<92} {'records':>7}  sha-256")
-        for entry in manifest["files"]:
-            print(f"{entry['path']:<92} {entry['records']:>7}  {entry['sha256'][:16]}...")
-        print("\nRecords per family:")
-        for family, count in sorted(report.records.items()):
-            print(f"  {family:<22} {count}")
-        calls = [e for e in stack.simulator.log if not e["path"].startswith("/_sim")]
-        print(f"\nAzure ML API calls: {len(calls)}; package: dsr-exports/{view['id']}/manifest.json")
-        differences = report.compare(stack.simulator.truth(DEMO_PERSON))
-        ok = view["status"] == "completed" and not differences and not report.hash_mismatches
-        ok = ok and not report.duplicates
-        print(f"Checked against the simulator's ground truth: {differences if differences else 'equal'}")
-        print(f"sha-256 of every file matches the manifest: {not report.hash_mismatches}")
+        exported = export_step(stack, body)
+        erased = erasure_step(stack, body)
+    ok = exported and erased
     print(f"\nDemo {'passed' if ok else 'FAILED'} in {time.monotonic() - started:.1f}s")
     return 0 if ok else 1
 
