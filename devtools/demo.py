@@ -162,7 +162,7 @@ def erasure_step(stack: LocalStack, body: dict[str, Any]) -> bool:
     blocked = [i for i in record["items"] if i["outcome"] == "blocked"]
     for item in blocked:
         print(
-            f"  kept and reported: {item['family']} {item['id']} (409: still used by someone else's object)"
+            f"  kept and reported: {item['family']} {item['id']}: 409 {item['delete'].get('message', '')[:80]}"
         )
     deleted = {(i["workspace"], i["id"]) for i in record["items"] if i["outcome"] == "deleted"}
     verified = all(i["verification"]["status"] == 404 for i in record["items"] if i["outcome"] == "deleted")
