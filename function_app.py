@@ -6,7 +6,7 @@ import json
 
 import azure.functions as func
 
-from shared import http_api, settings, tasks, workflow
+from shared import http_api, http_lookup, offboarding, settings, tasks, workflow
 from shared.runtime import get_runtime
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -35,6 +35,35 @@ def reject_request(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="v1/requests/{id}:cancel", methods=["POST"])
 def cancel_request(req: func.HttpRequest) -> func.HttpResponse:
     return http_api.handle(req, http_api.cancel)
+
+
+@app.route(route="v1/requests", methods=["GET"])
+def list_requests(req: func.HttpRequest) -> func.HttpResponse:
+    return http_api.handle(req, http_lookup.requests_by_subject)
+
+
+@app.route(route="v1/offboarding/events", methods=["GET"])
+def list_offboarding_events(req: func.HttpRequest) -> func.HttpResponse:
+    return http_api.handle(req, http_lookup.offboarding_events)
+
+
+@app.queue_trigger(
+    arg_name="msg", queue_name="%DSR_OFFBOARDING_QUEUE%", connection=settings.STORAGE_CONNECTION
+)
+def offboarding_event(msg: func.QueueMessage) -> None:
+    offboarding.handle(get_runtime(), msg.get_body(), msg.id or "")
+
+
+@app.queue_trigger(
+    arg_name="msg", queue_name="%DSR_OFFBOARDING_QUEUE%-poison", connection=settings.STORAGE_CONNECTION
+)
+def offboarding_poison(msg: func.QueueMessage) -> None:
+    offboarding.record_poison(get_runtime(), msg.get_body(), msg.id or "", msg.dequeue_count)
+
+
+@app.timer_trigger(arg_name="timer", schedule="0 */30 * * * *")
+def release_scheduled(timer: func.TimerRequest) -> None:
+    workflow.release_scheduled(get_runtime())
 
 
 @app.queue_trigger(arg_name="msg", queue_name=settings.PLAN_QUEUE, connection=settings.STORAGE_CONNECTION)

@@ -86,6 +86,12 @@ class LocalStack:
             # Locally, the caller's identity comes from the headers Easy Auth sets in Azure (see principal.py).
             "DSR_TRUST_EASYAUTH_HEADERS": "true",
             "DSR_ALLOW_WORKSPACE_DELETION": "true",
+            "DSR_OFFBOARDING_QUEUE": "offboarding-events",
+            "DSR_OFFBOARDING_SCOPE": ",".join(
+                sorted({w.subscription_id for w in self.simulator.tenant.workspaces.values()})
+            ),
+            "DSR_OFFBOARDING_AUTO_APPROVE": "true",
+            "DSR_TENANT_ID": TENANT_ID,
             "FUNCTIONS_HOST_KEYS": self.function_key,
             "FUNCHOST_MAX_POLLING_INTERVAL_MS": "250",
             **self.extra_settings,

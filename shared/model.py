@@ -10,9 +10,10 @@ from typing import Any, Final, Literal
 from shared.matching import Subject
 
 RequestType = Literal["export", "erasure"]
-# awaiting_approval -> accepted -> running -> completed | completed_with_errors | failed
+# (scheduled ->) awaiting_approval -> accepted -> running -> completed | completed_with_errors | failed
 #                  \-> rejected                \-> cancelled (from any non-terminal status)
 RequestStatus = Literal[
+    "scheduled",
     "awaiting_approval",
     "accepted",
     "running",
@@ -105,6 +106,11 @@ class DsrRequest:
     delete_workspace: dict[str, Any] | None = None  # {"confirm": name, "exportFirst": bool}
     submitted_by: dict[str, str] | None = None  # {"id", "name", "source"}
     decision: dict[str, Any] | None = None  # approved / rejected / cancelled: by whom, when, why
+    source: str = "api"  # api | offboarding
+    not_before: dt.datetime | None = None  # a scheduled request starts then (offboarding grace period)
+    export_first: bool = False  # subject erasure: archive the subject's data, then erase
+    archive_until: dt.datetime | None = None  # the archive's retention end
+    links: dict[str, Any] = field(default_factory=dict)  # e.g. the offboarding event it came from
     etag: str | None = None
 
     @property

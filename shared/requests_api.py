@@ -8,8 +8,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-# Azure resource names as ARM accepts them for resource groups and ML workspaces: no '/', '?', '#', '%', spaces.
-_RG = r"[-\w._()]{1,90}"
+# Azure resource names as ARM accepts them for resource groups and ML workspaces: no '/', '?', '#', '%', spaces;
+# a resource group name never ends with '.', so '.' and '..' (dot segments that would move the URL) never match.
+_RG = r"[-\w._()]{0,89}[-\w()]"
 _WS = r"[A-Za-z0-9][A-Za-z0-9_-]{1,32}"
 WORKSPACE_ID = re.compile(
     rf"^/subscriptions/(?P<sub>{GUID[1:-1]})/resourceGroups/(?P<rg>{_RG})"
@@ -23,14 +24,16 @@ RESOURCE_GROUP_ID = re.compile(
 Upn = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=3, max_length=256, pattern=r"^[^@\s/?#%]+@[^@\s/?#%]+$"
+        strip_whitespace=True, min_length=3, max_length=256, pattern=r"^[^@\s/?%\x00-\x1f\x7f]+@[^@\s/?%\x00-\x1f\x7f]+$"
     ),
 ]
 Guid = Annotated[str, StringConstraints(strip_whitespace=True, pattern=GUID)]
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"  # free text: no control characters (no forged log lines)
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_max_length=1024)
+    # strict: no coercion ("true" is not a boolean, 1 is not a string); unknown fields are refused.
+    model_config = ConfigDict(extra="forbid", str_max_length=1024, strict=True)
 
 
 class SubjectIn(Strict):
@@ -91,6 +94,13 @@ class PipelineIdIn(Strict):
             raise ValueError("not an Azure ML workspace ARM id")
         return value
 
+    @field_validator("id")
+    @classmethod
+    def not_a_dot_segment(cls, value: str) -> str:
+        if value.strip(".") == "":
+            raise ValueError("an id of dots only would change the URL it is placed in")
+        return value
+
 
 class DeleteWorkspaceIn(Strict):
     confirm: Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -137,4 +147,4 @@ class SubmitIn(Strict):
 class DecisionIn(Strict):
     """The body of :approve, :reject, :cancel (all optional)."""
 
-    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+    reason: Annotated[str, StringConstraints(max_length=500, pattern=NO_CONTROL)] | None = None

@@ -43,6 +43,24 @@ ALLOW_WORKSPACE_DELETION: Final = "DSR_ALLOW_WORKSPACE_DELETION"
 TRUST_EASYAUTH_HEADERS: Final = "DSR_TRUST_EASYAUTH_HEADERS"
 DELETE_VERIFY_ATTEMPTS: Final = "DSR_DELETE_VERIFY_ATTEMPTS"
 
+# Offboarding: HR events on a queue start erasures without a ticket.
+OFFBOARDING_QUEUE: Final = "DSR_OFFBOARDING_QUEUE"
+OFFBOARDING_SCOPE: Final = "DSR_OFFBOARDING_SCOPE"
+OFFBOARDING_AUTO_APPROVE: Final = "DSR_OFFBOARDING_AUTO_APPROVE"
+OFFBOARDING_EXPORT_FIRST: Final = "DSR_OFFBOARDING_EXPORT_FIRST"
+OFFBOARDING_ARCHIVE_DAYS: Final = "DSR_OFFBOARDING_ARCHIVE_DAYS"
+OFFBOARDING_GRACE_HOURS: Final = "DSR_OFFBOARDING_GRACE_HOURS"
+OFFBOARDING_DEDUPE_HOURS: Final = "DSR_OFFBOARDING_DEDUPE_HOURS"
+TENANT_ID: Final = "DSR_TENANT_ID"
+
+# HTTP API security (shared/auth.py, shared/http_api.py): Entra ID bearer tokens validated in the app.
+REQUIRE_ENTRA_TOKEN: Final = "DSR_REQUIRE_ENTRA_TOKEN"
+ENTRA_AUDIENCES: Final = "DSR_ENTRA_AUDIENCES"
+ENTRA_ISSUERS: Final = "DSR_ENTRA_ISSUERS"
+ENTRA_JWKS_URL: Final = "DSR_ENTRA_JWKS_URL"
+ENTRA_ALLOWED_HOSTS: Final = "DSR_ENTRA_ALLOWED_HOSTS"
+PACKAGE_SAS_MINUTES: Final = "DSR_PACKAGE_SAS_MINUTES"
+
 DEFAULT_ARM_BASE_URL: Final = "https://management.azure.com"
 DEFAULT_EXPERIMENTS_BASE_URL: Final = "https://{location}.experiments.azureml.net"
 DEFAULT_MODELMANAGEMENT_BASE_URL: Final = "https://{location}.modelmanagement.azureml.net"
@@ -57,6 +75,10 @@ DEFAULT_ALLOWED_HOSTS: Final = ",".join(
         "*.api.azureml.ms",
     )
 )
+# `{tenant}` is DSR_TENANT_ID. v2.0 and v1.0 access tokens of the tenant are accepted.
+DEFAULT_ENTRA_ISSUERS: Final = "https://login.microsoftonline.com/{tenant}/v2.0,https://sts.windows.net/{tenant}/"
+DEFAULT_ENTRA_JWKS_URL: Final = "https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys"
+DEFAULT_ENTRA_ALLOWED_HOSTS: Final = "login.microsoftonline.com"
 DEFAULT_MATCH_FIELDS: Final = (
     "createdBy.userObjectId,createdBy.upn,createdBy.userName,createdBy.email,systemData.createdBy"
 )
@@ -67,7 +89,11 @@ WORK_QUEUE: Final = "dsr-work"
 FINALIZE_QUEUE: Final = "dsr-finalize"
 REQUESTS_TABLE: Final = "DsrRequests"
 IDEMPOTENCY_TABLE: Final = "DsrIdempotency"
+EVENTS_TABLE: Final = "DsrEvents"
+SUBJECTS_TABLE: Final = "DsrSubjects"
+DEFAULT_OFFBOARDING_QUEUE: Final = "offboarding-events"
 EXPORT_CONTAINER: Final = "dsr-exports"
+AUDIT_TABLE: Final = "DsrAudit"
 
 
 class MissingSettingError(RuntimeError):
@@ -109,6 +135,20 @@ class Settings:
     allow_workspace_deletion: bool = False
     trust_easyauth_headers: bool = False
     delete_verify_attempts: int = 4
+    offboarding_queue: str = "offboarding-events"
+    offboarding_scope: tuple[str, ...] = ()
+    offboarding_auto_approve: bool = False
+    offboarding_export_first: bool = False
+    offboarding_archive_days: int = 30
+    offboarding_grace_hours: float = 0.0
+    offboarding_dedupe_hours: float = 72.0
+    tenant_id: str | None = None
+    require_entra_token: bool = False
+    entra_audiences: tuple[str, ...] = ()
+    entra_issuers: tuple[str, ...] = _csv(DEFAULT_ENTRA_ISSUERS)
+    entra_jwks_url: str = DEFAULT_ENTRA_JWKS_URL
+    entra_allowed_hosts: tuple[str, ...] = _csv(DEFAULT_ENTRA_ALLOWED_HOSTS)
+    package_sas_minutes: int = 15
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -148,6 +188,20 @@ class Settings:
             allow_workspace_deletion=_bool(optional(ALLOW_WORKSPACE_DELETION, "false")),
             trust_easyauth_headers=_bool(optional(TRUST_EASYAUTH_HEADERS, "false")),
             delete_verify_attempts=max(1, int(optional(DELETE_VERIFY_ATTEMPTS, "4"))),
+            offboarding_queue=optional(OFFBOARDING_QUEUE, DEFAULT_OFFBOARDING_QUEUE),
+            offboarding_scope=_csv(env.get(OFFBOARDING_SCOPE, "")),
+            offboarding_auto_approve=_bool(optional(OFFBOARDING_AUTO_APPROVE, "false")),
+            offboarding_export_first=_bool(optional(OFFBOARDING_EXPORT_FIRST, "false")),
+            offboarding_archive_days=int(optional(OFFBOARDING_ARCHIVE_DAYS, "30")),
+            offboarding_grace_hours=float(optional(OFFBOARDING_GRACE_HOURS, "0")),
+            offboarding_dedupe_hours=float(optional(OFFBOARDING_DEDUPE_HOURS, "72")),
+            tenant_id=env.get(TENANT_ID, "").strip().lower() or None,
+            require_entra_token=_bool(optional(REQUIRE_ENTRA_TOKEN, "false")),
+            entra_audiences=_csv(env.get(ENTRA_AUDIENCES, "")),
+            entra_issuers=_csv(optional(ENTRA_ISSUERS, DEFAULT_ENTRA_ISSUERS)),
+            entra_jwks_url=optional(ENTRA_JWKS_URL, DEFAULT_ENTRA_JWKS_URL),
+            entra_allowed_hosts=_csv(optional(ENTRA_ALLOWED_HOSTS, DEFAULT_ENTRA_ALLOWED_HOSTS)),
+            package_sas_minutes=min(60, max(1, int(optional(PACKAGE_SAS_MINUTES, "15")))),
         )
 
     def service_base(self, service: str) -> str:

@@ -63,7 +63,12 @@ class Storage:
         with self._lock:
             if self._ready:
                 return
-            for table in (names.REQUESTS_TABLE, names.IDEMPOTENCY_TABLE):
+            for table in (
+                names.REQUESTS_TABLE,
+                names.IDEMPOTENCY_TABLE,
+                names.EVENTS_TABLE,
+                names.SUBJECTS_TABLE,
+            ):
                 with contextlib.suppress(ResourceExistsError):
                     self.table_service.create_table(table)
             for queue in (names.PLAN_QUEUE, names.WORK_QUEUE, names.FINALIZE_QUEUE):
@@ -96,10 +101,13 @@ class RequestStore:
     def __init__(self, storage: Storage) -> None:
         self.requests = storage.table(names.REQUESTS_TABLE)
         self.idempotency = storage.table(names.IDEMPOTENCY_TABLE)
+        self.events = storage.table(names.EVENTS_TABLE)
+        self.subjects = storage.table(names.SUBJECTS_TABLE)
 
     # -- requests -------------------------------------------------------------------------------------------
     def create_request(self, request: DsrRequest) -> None:
-        self.requests.create_entity(self._request_entity(request))
+        meta = self.requests.create_entity(self._request_entity(request))
+        request.etag = meta.get("etag")
 
     def get_request(self, request_id: str) -> DsrRequest | None:
         try:
@@ -131,6 +139,57 @@ class RequestStore:
         except ResourceExistsError:
             entity = self.idempotency.get_entity(key_hash[:2], key_hash)
             return str(entity["RequestId"])
+
+    def requests_with_status(self, status: str) -> Iterator[DsrRequest]:
+        for entity in self.requests.query_entities(
+            "RowKey eq @row and Status eq @status", parameters={"row": self.REQUEST_ROW, "status": status}
+        ):
+            yield self._request_of(entity)
+
+    # -- the subject index: keyed pseudonyms of identifiers -> request ids ---------------------------------------
+    def index_subject(self, request: DsrRequest, pseudonyms: Iterable[str]) -> None:
+        for pseudonym in pseudonyms:
+            self.subjects.upsert_entity(
+                {
+                    "PartitionKey": pseudonym,
+                    "RowKey": request.id,
+                    "ReceivedAt": request.received_at,
+                    "Type": request.type,
+                    "Source": request.source,
+                }
+            )
+
+    def requests_of_subject(self, pseudonym: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": e["RowKey"],
+                "receivedAt": _time(e["ReceivedAt"]),
+                "type": e["Type"],
+                "source": e["Source"],
+            }
+            for e in self.subjects.query_entities("PartitionKey eq @pk", parameters={"pk": pseudonym})
+        ]
+
+    # -- offboarding events -----------------------------------------------------------------------------------
+    def record_event(self, key: str, fields: dict[str, Any]) -> bool:
+        """Create the event row; False when an event with this key was recorded before."""
+        try:
+            self.events.create_entity({"PartitionKey": "offboarding", "RowKey": key, **fields})
+        except ResourceExistsError:
+            return False
+        return True
+
+    def get_event(self, key: str) -> dict[str, Any] | None:
+        try:
+            return dict(self.events.get_entity("offboarding", key))
+        except ResourceNotFoundError:
+            return None
+
+    def events_with_status(self, status: str, limit: int = 100) -> list[dict[str, Any]]:
+        found = self.events.query_entities(
+            "PartitionKey eq 'offboarding' and Status eq @status", parameters={"status": status}
+        )
+        return [dict(e) for _, e in zip(range(limit), found, strict=False)]
 
     # -- tasks ----------------------------------------------------------------------------------------------
     def create_tasks(self, tasks: Iterable[Task]) -> list[Task]:
@@ -229,6 +288,11 @@ class RequestStore:
             "DeleteWorkspace": _json(r.delete_workspace) if r.delete_workspace else "",
             "SubmittedBy": _json(r.submitted_by) if r.submitted_by else "",
             "Decision": _json(r.decision) if r.decision else "",
+            "Source": r.source,
+            "NotBefore": r.not_before.isoformat() if r.not_before else "",
+            "ExportFirst": r.export_first,
+            "ArchiveUntil": r.archive_until.isoformat() if r.archive_until else "",
+            "Links": _json(r.links),
         }
 
     def _request_of(self, e: Any) -> DsrRequest:
@@ -256,6 +320,11 @@ class RequestStore:
             delete_workspace=json.loads(e["DeleteWorkspace"]) if e.get("DeleteWorkspace") else None,
             submitted_by=json.loads(e["SubmittedBy"]) if e.get("SubmittedBy") else None,
             decision=json.loads(e["Decision"]) if e.get("Decision") else None,
+            source=e.get("Source") or "api",
+            not_before=_time(e.get("NotBefore")),
+            export_first=bool(e.get("ExportFirst")),
+            archive_until=_time(e.get("ArchiveUntil")),
+            links=json.loads(e.get("Links") or "{}"),
             etag=e.metadata.get("etag"),
         )
 

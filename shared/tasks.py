@@ -285,7 +285,7 @@ def run_workspace(ctx: TaskContext) -> None:
         )
     ctx.count("seen")
     ctx.count("kept", 1 if reason else 0)
-    if ctx.request.type == "erasure" and ctx.request.subject is not None:
+    if ctx.request.type == "erasure" and ctx.request.subject is not None and not ctx.request.export_first:
         children = [Task(ctx.request.id, f"{workspace_task_id(resolved)}-erase", "erase", workspace=resolved)]
     else:
         children = [

@@ -19,7 +19,7 @@ from shared.package import OutputWriter
 from shared.principal import SYSTEM, Principal
 from shared.requests_api import RESOURCE_GROUP_ID, WORKSPACE_ID, SubmitIn
 from shared.runtime import Runtime
-from shared.storage import ConcurrencyError
+from shared.storage import MAX_QUEUE_DELAY_SECONDS, ConcurrencyError
 from shared.tasks import short_hash, spawn, workspace_task_id
 
 log = logging.getLogger(__name__)
@@ -81,27 +81,65 @@ def submit(
     )
     if needs_approval(rt, request):
         request.status = "awaiting_approval"
-    try:
-        rt.store.create_request(request)
-    except Exception as exc:
-        from azure.core.exceptions import ResourceExistsError
-
-        if not isinstance(exc, ResourceExistsError):
-            raise
+    if not store_and_start(rt, request):
         existing = rt.store.get_request(request_id)
         assert existing is not None
         return existing, True
+    stored = rt.store.get_request(request.id)
+    return (stored or request), False
+
+
+def store_and_start(rt: Runtime, request: DsrRequest) -> bool:
+    """Store a new request, index its subject, and enqueue its planning (now, or at `not_before`). False when
+    a request with this id exists already (a retried submission)."""
+    from azure.core.exceptions import ResourceExistsError
+
+    try:
+        rt.store.create_request(request)
+    except ResourceExistsError:
+        return False
+    if request.subject is not None:
+        rt.store.index_subject(request, [rt.pseudonym(i) for i in request.subject.identifiers()])
     if request.status == "accepted":
         rt.storage.send(names.PLAN_QUEUE, {"requestId": request.id})
+    elif request.status == "scheduled" and schedule(rt, request):
+        request.links["planEnqueued"] = True
+        with contextlib.suppress(ConcurrencyError):
+            rt.store.update_request(request)
     log.info(
-        "request %s %s (%s%s)",
+        "request %s %s (%s%s, from %s)",
         request.id,
         request.status,
         request.type,
         ", dry run" if request.dry_run else "",
+        request.source,
     )
-    stored = rt.store.get_request(request.id)
-    return (stored or request), False
+    return True
+
+
+def schedule(rt: Runtime, request: DsrRequest) -> bool:
+    """Enqueue a scheduled request's planning, delayed until `not_before`, when that is within the queue's
+    7-day visibility limit; a later start is picked up by the scheduler timer. Returns whether it enqueued."""
+    assert request.not_before is not None
+    delay = (request.not_before - utcnow()).total_seconds()
+    if delay > MAX_QUEUE_DELAY_SECONDS:
+        return False
+    rt.storage.send(names.PLAN_QUEUE, {"requestId": request.id}, delay_seconds=max(0, delay) + 1)
+    return True
+
+
+def release_scheduled(rt: Runtime) -> int:
+    """Timer: enqueue the scheduled requests whose start has come within the queue's delay limit (once)."""
+    count = 0
+    for request in rt.store.requests_with_status("scheduled"):
+        if request.links.get("planEnqueued") or not request.not_before:
+            continue
+        if schedule(rt, request):
+            request.links["planEnqueued"] = True
+            with contextlib.suppress(ConcurrencyError):
+                rt.store.update_request(request)
+            count += 1
+    return count
 
 
 # -- plan -----------------------------------------------------------------------------------------------------
@@ -113,6 +151,16 @@ def plan(rt: Runtime, request_id: str) -> str:
         return "unknown"
     if request.status in TERMINAL_REQUEST:
         return "duplicate"
+    if request.status == "scheduled":
+        if request.not_before and request.not_before > utcnow():
+            schedule(rt, request)  # came early (a duplicate or a timer's copy): wait again
+            return "scheduled"
+        request.status = "awaiting_approval" if needs_approval(rt, request) else "accepted"
+        request.updated_at = utcnow()
+        try:
+            rt.store.update_request(request)
+        except ConcurrencyError:
+            return "contended"
     if request.status not in ("accepted", "running"):
         return request.status  # awaiting approval, or ended: nothing to plan
     roots: list[Task] = []
@@ -182,6 +230,23 @@ def _next_stage(request: DsrRequest, tasks: list[Task]) -> list[Task] | None:
     if request.stage == "collect":
         request.stage = "pipelines"
         return _pipeline_tasks(request, tasks)
+    if request.stage == "pipelines" and request.export_first and request.subject is not None:
+        if any(t.status == "failed" for t in tasks):
+            request.stage = "done"  # never erase what could not be archived first
+            request.errors.append(
+                {
+                    "task": None,
+                    "family": "erase",
+                    "reason": "nothing erased: the archive before erasure had failures",
+                }
+            )
+            return []
+        request.stage = "erase"
+        return [
+            Task(request.id, f"{t.task_id}-erase", "erase", workspace=t.workspace)
+            for t in tasks
+            if t.kind == "workspace" and t.status == "done" and t.workspace and t.workspace.location
+        ]
     if request.stage == "pipelines" and request.delete_workspace:
         if any(t.status == "failed" for t in tasks):
             request.stage = "done"  # never delete a workspace whose archive is incomplete
@@ -391,6 +456,11 @@ def status_view(rt: Runtime, request: DsrRequest, base_url: str) -> dict[str, An
         "deleteWorkspace": request.delete_workspace,
         "submittedBy": request.submitted_by,
         "decision": request.decision,
+        "source": request.source,
+        "notBefore": iso(request.not_before),
+        "exportFirst": request.export_first,
+        "archiveUntil": iso(request.archive_until),
+        "related": request.links,
         "receivedAt": iso(request.received_at),
         "updatedAt": iso(request.updated_at),
         "completedAt": iso(request.completed_at),
@@ -410,6 +480,8 @@ def needs_approval(rt: Runtime, request: DsrRequest) -> bool:
         return False
     if request.delete_workspace:
         return True  # always, and by someone other than the submitter
+    if request.source == "offboarding":
+        return not rt.settings.offboarding_auto_approve
     return not rt.settings.auto_approve_erasure
 
 
