@@ -6,7 +6,7 @@ import json
 
 import azure.functions as func
 
-from shared import http_api, http_lookup, offboarding, settings, tasks, workflow
+from shared import http_api, http_lookup, http_ops, offboarding, settings, tasks, workflow
 from shared.runtime import get_runtime
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -37,6 +37,26 @@ def cancel_request(req: func.HttpRequest) -> func.HttpResponse:
     return http_api.handle(req, http_api.cancel)
 
 
+@app.route(route="v1/requests/{id}:retry", methods=["POST"])
+def retry_request(req: func.HttpRequest) -> func.HttpResponse:
+    return http_api.handle(req, http_ops.retry)
+
+
+@app.route(route="v1/requests/{id}/audit", methods=["GET"])
+def get_request_audit(req: func.HttpRequest) -> func.HttpResponse:
+    return http_api.handle(req, http_api.get_audit)
+
+
+@app.route(route="v1/requests/{id}/package", methods=["GET"])
+def get_request_package(req: func.HttpRequest) -> func.HttpResponse:
+    return http_api.handle(req, http_api.get_package)
+
+
+@app.route(route="v1/openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def get_openapi(req: func.HttpRequest) -> func.HttpResponse:
+    return http_api.handle(req, http_api.get_openapi)
+
+
 @app.route(route="v1/requests", methods=["GET"])
 def list_requests(req: func.HttpRequest) -> func.HttpResponse:
     return http_api.handle(req, http_lookup.requests_by_subject)
@@ -64,6 +84,37 @@ def offboarding_poison(msg: func.QueueMessage) -> None:
 @app.timer_trigger(arg_name="timer", schedule="0 */30 * * * *")
 def release_scheduled(timer: func.TimerRequest) -> None:
     workflow.release_scheduled(get_runtime())
+
+
+@app.queue_trigger(
+    arg_name="msg", queue_name=settings.WORK_QUEUE + "-poison", connection=settings.STORAGE_CONNECTION
+)
+def work_poison(msg: func.QueueMessage) -> None:
+    body = json.loads(msg.get_body())
+    workflow.task_poisoned(get_runtime(), body["requestId"], body["taskId"], msg.dequeue_count)
+
+
+@app.queue_trigger(
+    arg_name="msg", queue_name=settings.PLAN_QUEUE + "-poison", connection=settings.STORAGE_CONNECTION
+)
+def plan_poison(msg: func.QueueMessage) -> None:
+    workflow.request_poisoned(
+        get_runtime(), json.loads(msg.get_body())["requestId"], "plan", msg.dequeue_count
+    )
+
+
+@app.queue_trigger(
+    arg_name="msg", queue_name=settings.FINALIZE_QUEUE + "-poison", connection=settings.STORAGE_CONNECTION
+)
+def finalize_poison(msg: func.QueueMessage) -> None:
+    workflow.request_poisoned(
+        get_runtime(), json.loads(msg.get_body())["requestId"], "finalize", msg.dequeue_count
+    )
+
+
+@app.timer_trigger(arg_name="timer", schedule="0 */5 * * * *")
+def sweep(timer: func.TimerRequest) -> None:
+    workflow.sweep(get_runtime())
 
 
 @app.queue_trigger(arg_name="msg", queue_name=settings.PLAN_QUEUE, connection=settings.STORAGE_CONNECTION)

@@ -135,6 +135,7 @@ class Task:
     lease_until: dt.datetime | None = None
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
+    modified_at: dt.datetime | None = None  # the Table entity's timestamp (read only)
     etag: str | None = None
 
     @property

@@ -364,6 +364,7 @@ class RequestStore:
             lease_until=_time(e.get("LeaseUntil")),
             started_at=_time(e.get("StartedAt")),
             finished_at=_time(e.get("FinishedAt")),
+            modified_at=_time(e.metadata.get("timestamp")),
             etag=e.metadata.get("etag"),
         )
 

@@ -528,3 +528,129 @@ def decide(rt: Runtime, request_id: str, action: str, principal: Principal, reas
         log.info("request %s %s by %s", request.id, request.decision["action"], principal.source)
         return request
     raise ConflictError("the request kept changing; try again")
+
+
+# -- failure surfacing and repair -----------------------------------------------------------------------------
+def task_poisoned(rt: Runtime, request_id: str, task_id: str, dequeue_count: int | None) -> str:
+    """A work message the host gave up on: the task becomes `failed` with the reason, so its request ends
+    `completed_with_errors` instead of hanging."""
+    task = rt.store.get_task(request_id, task_id)
+    if task is None or task.status in ("done", "failed", "skipped"):
+        return "ignored"
+    task.status = "failed"
+    task.error = (
+        f"the task failed {dequeue_count or 'several'} times in a row and its message was moved to the poison "
+        "queue (see the host logs for the exception)"
+    )
+    task.finished_at = utcnow()
+    task.lease_owner = None
+    task.lease_until = None
+    try:
+        rt.store.update_task(task)
+    except ConcurrencyError:
+        return "contended"
+    if not rt.store.has_open_tasks(request_id):
+        rt.storage.send(names.FINALIZE_QUEUE, {"requestId": request_id})
+    log.error("task %s/%s (%s) failed: moved to the poison queue", request_id, task_id, task.kind)
+    return "failed"
+
+
+def request_poisoned(rt: Runtime, request_id: str, step: str, dequeue_count: int | None) -> str:
+    """A plan or finalize message the host gave up on: the request ends `failed`, saying why."""
+    for _ in range(5):
+        request = rt.store.get_request(request_id)
+        if request is None or request.status in TERMINAL_REQUEST:
+            return "ignored"
+        request.status = "failed"
+        request.errors.append(
+            {
+                "task": None,
+                "family": step,
+                "reason": f"the {step} step failed {dequeue_count or 'several'} times; its message is in the poison queue",
+            }
+        )
+        request.completed_at = request.updated_at = utcnow()
+        try:
+            rt.store.update_request(request)
+        except ConcurrencyError:
+            continue
+        log.error("request %s failed: its %s message was moved to the poison queue", request_id, step)
+        return "failed"
+    return "contended"
+
+
+STUCK_AFTER_SECONDS = 600
+
+
+def sweep(rt: Runtime) -> dict[str, int]:
+    """Timer: find work that lost its message and put it back. Running tasks whose lease expired, queued tasks
+    untouched for a while, requests with no open task that never finalized, accepted requests never planned.
+    Every re-enqueue is harmless if the original message still exists (the steps are idempotent)."""
+    now = utcnow()
+    counts = {"tasks": 0, "finalize": 0, "plan": 0}
+    for status in ("accepted", "running"):
+        for request in rt.store.requests_with_status(status):
+            idle = (now - (request.updated_at or request.received_at)).total_seconds()
+            if status == "accepted":
+                if idle > STUCK_AFTER_SECONDS:
+                    rt.storage.send(names.PLAN_QUEUE, {"requestId": request.id})
+                    counts["plan"] += 1
+                continue
+            open_tasks = 0
+            for task in rt.store.list_tasks(request.id):
+                if task.status not in ("queued", "running"):
+                    continue
+                open_tasks += 1
+                expired = task.status == "running" and task.lease_until is not None and task.lease_until < now
+                untouched = (
+                    task.status == "queued"
+                    and task.modified_at is not None
+                    and (now - task.modified_at).total_seconds() > STUCK_AFTER_SECONDS
+                )
+                if expired or untouched:
+                    rt.storage.send(names.WORK_QUEUE, {"requestId": request.id, "taskId": task.task_id})
+                    counts["tasks"] += 1
+            if open_tasks == 0 and idle > 60:
+                rt.storage.send(names.FINALIZE_QUEUE, {"requestId": request.id})
+                counts["finalize"] += 1
+    if any(counts.values()):
+        log.warning("sweep re-enqueued %s", counts)
+    return counts
+
+
+def retry(rt: Runtime, request_id: str, principal: Principal) -> DsrRequest:
+    """Re-run only the failed tasks of an ended request (from their checkpoints)."""
+    request = rt.store.get_request(request_id)
+    if request is None:
+        raise NotFoundError(f"no request with id {request_id}")
+    if request.status not in ("completed_with_errors", "failed"):
+        raise ConflictError(
+            f"only a request that ended with errors can be retried; this one is {request.status}"
+        )
+    failed = [t for t in rt.store.list_tasks(request_id) if t.status == "failed"]
+    if not failed and request.status != "failed":
+        raise ConflictError(
+            "no task failed: the errors are items the service refused (see the erasure record)"
+        )
+    for task in failed:
+        task.status = "queued"
+        task.error = None
+        task.finished_at = None
+        task.stats.pop("attempts", None)
+        rt.store.update_task(task)
+    request.status = "running"
+    request.errors = []
+    request.manifest_path = None
+    request.completed_at = None
+    request.updated_at = utcnow()
+    request.decision = {
+        **(request.decision or {}),
+        "retried": {"by": principal.as_dict(), "at": iso(utcnow()), "tasks": len(failed)},
+    }
+    rt.store.update_request(request)
+    if failed:
+        spawn(rt, failed)
+    else:
+        rt.storage.send(names.PLAN_QUEUE, {"requestId": request.id})
+    log.info("request %s: %d failed task(s) re-enqueued", request.id, len(failed))
+    return request

@@ -1,0 +1,85 @@
+"""Completion accounting: hundreds of tasks finishing at once still end the request exactly once, with every
+task counted (the "all done?" decision is a query over task rows, so there is no counter to lose updates on)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from azure.identity import ManagedIdentityCredential
+
+from shared import settings as names
+from shared import tasks, workflow
+from shared.matching import Subject
+from shared.model import DsrRequest, Task, utcnow
+from shared.runtime import Runtime
+from shared.settings import Settings
+from tests.conftest import APP_CLIENT_ID
+
+TASKS = 300
+
+
+@pytest.fixture
+def rt(azurite, identity_endpoint, tls, monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls[0]))
+    for key, value in identity_endpoint.environment().items():
+        monkeypatch.setenv(key, value)
+    settings = Settings.from_env(
+        {
+            names.STORAGE_BLOB_URI: azurite.url("blob"),
+            names.STORAGE_QUEUE_URI: azurite.url("queue"),
+            names.STORAGE_TABLE_URI: azurite.url("table"),
+            names.IDENTITY_CLIENT_ID: APP_CLIENT_ID,
+            names.PSEUDONYM_KEY: "test-key",
+        }
+    )
+    runtime = Runtime.create(settings, ManagedIdentityCredential(client_id=APP_CLIENT_ID))
+    runtime.storage.ensure()
+    for queue in (names.WORK_QUEUE, names.FINALIZE_QUEUE):
+        runtime.storage.queue_service.get_queue_client(queue).clear_messages()
+    return runtime
+
+
+def test_hundreds_of_tasks_finishing_concurrently_end_the_request_once(rt, monkeypatch):
+    calls = []
+
+    def noop(ctx):  # a task that only counts itself
+        ctx.count("seen")
+        calls.append(ctx.task.task_id)
+
+    monkeypatch.setitem(tasks.HANDLERS, "noop", noop)
+    request = DsrRequest(
+        str(uuid.uuid4()),
+        "export",
+        Subject("0a1b2c3d-0000-4000-8000-000000000001"),
+        {"workspaces": []},
+        utcnow(),
+        status="running",
+        stage="done",
+    )
+    rt.store.create_request(request)
+    rt.store.create_tasks([Task(request.id, f"t{i:04d}", "noop") for i in range(TASKS)])
+    # When every task runs at once on 32 threads
+    with ThreadPoolExecutor(32) as pool:
+        outcomes = list(pool.map(lambda i: tasks.execute(rt, request.id, f"t{i:04d}"), range(TASKS)))
+    # Then each ran once, and at least one finisher saw that nothing was left and asked for finalize
+    assert outcomes.count("done") == TASKS
+    assert sorted(calls) == [f"t{i:04d}" for i in range(TASKS)]
+    assert not rt.store.has_open_tasks(request.id)
+    finalize_queue = rt.storage.queue_service.get_queue_client(names.FINALIZE_QUEUE)
+    messages = finalize_queue.receive_messages(max_messages=32)
+    requested = [json.loads(base64.b64decode(m.content))["requestId"] for m in messages]
+    assert requested
+    assert set(requested) == {request.id}
+    # And however many finalize messages came, the request ends once, counting every task
+    results = [workflow.finalize(rt, request.id) for _ in requested]
+    assert results[0] == "completed"
+    assert set(results[1:]) <= {"duplicate"}
+    manifest = json.loads(
+        rt.storage.container.get_blob_client(f"{request.id}/manifest.json").download_blob().readall()
+    )
+    assert manifest["families"]["noop"]["tasks"] == TASKS
+    assert manifest["families"]["noop"]["seen"] == TASKS
