@@ -65,6 +65,20 @@ param apiEntraClientId string = ''
 @description('Client ids of the applications allowed to call the API when apiEntraClientId is set; empty = any holder of a token for the API.')
 param apiAllowedClientApplications array = []
 
+@description('DSR_ENTRA_ISSUERS: accepted token issuers, comma-separated ({tenant} = this tenant).')
+param entraIssuers string = 'https://login.microsoftonline.com/{tenant}/v2.0,https://sts.windows.net/{tenant}/'
+
+@description('DSR_ENTRA_JWKS_URL: signing keys of the tokens ({tenant} = this tenant).')
+param entraJwksUrl string = 'https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys'
+
+@description('DSR_ENTRA_ALLOWED_HOSTS: the only hosts the app fetches signing keys from.')
+param entraAllowedHosts string = 'login.microsoftonline.com'
+
+@description('DSR_PACKAGE_SAS_MINUTES: lifetime of a read-only download link to an export package (1-60).')
+@minValue(1)
+@maxValue(60)
+param packageSasMinutes int = 15
+
 // ---- Scale ----
 
 @description('Maximum instances of the app (Flex Consumption: 40-1000).')
@@ -121,6 +135,47 @@ param httpTimeoutSeconds int = 30
 @minValue(1)
 param statusRetryAfterSeconds int = 10
 
+@description('DSR_RATE_READS_PER_SECOND: Azure ML reads per second (a number, decimals allowed).')
+param rateReadsPerSecond string = '25'
+
+@description('DSR_RATE_READ_BURST: burst of Azure ML reads.')
+param rateReadBurst string = '250'
+
+@description('DSR_RATE_DELETES_PER_SECOND: Azure ML deletes per second.')
+param rateDeletesPerSecond string = '10'
+
+@description('DSR_RATE_DELETE_BURST: burst of Azure ML deletes.')
+param rateDeleteBurst string = '200'
+
+// ---- HR offboarding: events on a queue start erasures without a ticket ----
+
+@description('DSR_OFFBOARDING_QUEUE: the queue HR offboarding events arrive on (created in the product storage).')
+param offboardingQueueName string = 'offboarding-events'
+
+@description('DSR_OFFBOARDING_SCOPE: comma-separated workspace, resource group or subscription ids an offboarding erasure covers; empty = none configured.')
+param offboardingScope string = ''
+
+@description('DSR_OFFBOARDING_AUTO_APPROVE: true = an offboarding erasure starts without a second person\'s approval.')
+param offboardingAutoApprove bool = false
+
+@description('DSR_OFFBOARDING_EXPORT_FIRST: true = export the person\'s data before erasing it.')
+param offboardingExportFirst bool = false
+
+@description('DSR_OFFBOARDING_ARCHIVE_DAYS: days an offboarding export is kept.')
+@minValue(1)
+param offboardingArchiveDays int = 30
+
+@description('DSR_OFFBOARDING_GRACE_HOURS: hours between the event and the erasure.')
+@minValue(0)
+param offboardingGraceHours int = 0
+
+@description('DSR_OFFBOARDING_DEDUPE_HOURS: a repeated event for the same person within this many hours is ignored.')
+@minValue(0)
+param offboardingDedupeHours int = 72
+
+@description('Object ids of the service principals (e.g. the HR system\'s) allowed to send offboarding events (Storage Queue Data Message Sender on that queue only).')
+param offboardingSenderPrincipalIds array = []
+
 // ---- Names ----
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -172,6 +227,7 @@ module storage 'app/storage.bicep' = {
     tags: tags
     deploymentContainerName: names.deploymentContainer
     exportRetentionDays: exportRetentionDays
+    offboardingQueueName: offboardingQueueName
   }
 }
 
@@ -217,11 +273,13 @@ module rbac 'app/rbac.bicep' = {
     storageAccountName: storage.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     keyVaultName: keyVault.outputs.name
-    pseudonymKeySecretName: 'dsr-pseudonym-key'
+    pseudonymKeySecretName: keyVault.outputs.pseudonymKeySecretName
+    offboardingQueueName: offboardingQueueName
+    offboardingSenderPrincipalIds: offboardingSenderPrincipalIds
   }
 }
 
-module function 'app/function.bicep' = {
+module functionApp 'app/function.bicep' = {
   name: 'function'
   scope: rg
   dependsOn: [
@@ -259,6 +317,21 @@ module function 'app/function.bicep' = {
     autoApproveErasure: autoApproveErasure
     allowWorkspaceDeletion: allowWorkspaceDeletion
     deleteVerifyAttempts: deleteVerifyAttempts
+    offboardingQueueName: offboardingQueueName
+    offboardingScope: offboardingScope
+    offboardingAutoApprove: offboardingAutoApprove
+    offboardingExportFirst: offboardingExportFirst
+    offboardingArchiveDays: offboardingArchiveDays
+    offboardingGraceHours: offboardingGraceHours
+    offboardingDedupeHours: offboardingDedupeHours
+    entraIssuers: entraIssuers
+    entraJwksUrl: entraJwksUrl
+    entraAllowedHosts: entraAllowedHosts
+    packageSasMinutes: packageSasMinutes
+    rateReadsPerSecond: rateReadsPerSecond
+    rateReadBurst: rateReadBurst
+    rateDeletesPerSecond: rateDeletesPerSecond
+    rateDeleteBurst: rateDeleteBurst
   }
 }
 
@@ -312,9 +385,9 @@ module amlSubscriptionAccess 'app/aml-access-subscription.bicep' = [
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
-output AZURE_FUNCTION_APP_NAME string = function.outputs.name
-output SERVICE_API_NAME string = function.outputs.name
-output SERVICE_API_URI string = function.outputs.uri
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output SERVICE_API_NAME string = functionApp.outputs.name
+output SERVICE_API_URI string = functionApp.outputs.uri
 output DSR_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output DSR_KEY_VAULT_NAME string = keyVault.outputs.name
 output DSR_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId

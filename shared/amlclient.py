@@ -79,6 +79,65 @@ def parse_retry_after(value: str | None, default: float) -> float:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else default
 
 
+class RateLimiter:
+    """Client-side token buckets per (subscription, host, reads|deletes), shaped like ARM's throttling
+    (reads 250 burst / 25 per second, deletes 200 / 10 by default), so the product stays under the service's
+    limit instead of finding it with 429s. The service's `x-ms-ratelimit-remaining-subscription-*` headers pull
+    a bucket down when other callers (other instances, other tools) have used the budget."""
+
+    def __init__(
+        self,
+        read_rate: float = 25.0,
+        read_burst: float = 250.0,
+        delete_rate: float = 10.0,
+        delete_burst: float = 200.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limits = {"reads": (read_rate, read_burst), "deletes": (delete_rate, delete_burst)}
+        self.clock = clock
+        self._buckets: dict[tuple[str, str, str], list[float]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(method: str, url: str) -> tuple[str, str, str]:
+        parts = urlsplit(url)
+        segments = parts.path.split("/")
+        lowered = [s.lower() for s in segments]
+        subscription = segments[lowered.index("subscriptions") + 1] if "subscriptions" in lowered[:-1] else ""
+        kind = "deletes" if method == "DELETE" else "reads"
+        return (subscription.lower(), parts.netloc.lower(), kind)
+
+    def _bucket(self, key: tuple[str, str, str], now: float) -> list[float]:
+        rate, burst = self.limits[key[2]]
+        bucket = self._buckets.setdefault(key, [burst, now])
+        bucket[0] = min(burst, bucket[0] + (now - bucket[1]) * rate)
+        bucket[1] = now
+        return bucket
+
+    def reserve(self, key: tuple[str, str, str]) -> float:
+        """Take one token; return how long to wait before using it (0: now)."""
+        with self._lock:
+            bucket = self._bucket(key, self.clock())
+            bucket[0] -= 1
+            return 0.0 if bucket[0] >= 0 else -bucket[0] / self.limits[key[2]][0]
+
+    def give_back(self, key: tuple[str, str, str]) -> None:
+        with self._lock:
+            self._bucket(key, self.clock())[0] += 1
+
+    def observe(self, key: tuple[str, str, str], remaining: str | None) -> None:
+        """Align with the service's own count of what is left."""
+        if remaining is None:
+            return
+        try:
+            left = float(remaining)
+        except ValueError:
+            return
+        with self._lock:
+            bucket = self._bucket(key, self.clock())
+            bucket[0] = min(bucket[0], left)
+
+
 @dataclass
 class Page:
     items: list[dict[str, Any]]
@@ -92,6 +151,7 @@ class CallStats:
     calls: int = 0
     retries: int = 0
     throttled: int = 0
+    limited_wait: float = 0.0
     by_host: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
@@ -113,7 +173,9 @@ class AzureMLClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         pool_size: int = 32,
+        limiter: RateLimiter | None = None,
     ) -> None:
+        self.limiter = limiter
         self.credential = credential
         self.audience = audience
         self.allow_list = allow_list
@@ -159,8 +221,17 @@ class AzureMLClient:
         stats = stats if stats is not None else CallStats()
         host = urlsplit(full_url).netloc
         attempt = 0
+        bucket = RateLimiter.key(method, full_url)
         while True:
             attempt += 1
+            if self.limiter is not None:
+                wait = self.limiter.reserve(bucket)
+                if wait > self.max_inprocess_wait:
+                    self.limiter.give_back(bucket)
+                    raise ThrottledError(wait, full_url)
+                if wait > 0:
+                    stats.limited_wait += wait
+                    self.sleep(wait)
             stats.calls += 1
             stats.by_host[host] += 1
             try:
@@ -178,6 +249,11 @@ class AzureMLClient:
                 self._backoff(attempt)
                 continue
             status = response.status_code
+            if self.limiter is not None:
+                header = "deletes" if method == "DELETE" else "reads"
+                self.limiter.observe(
+                    bucket, response.headers.get(f"x-ms-ratelimit-remaining-subscription-{header}")
+                )
             if status in ok:
                 if method == "GET" and status == 200:
                     try:

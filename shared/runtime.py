@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from shared.amlclient import AzureMLClient, TokenCredential
+from shared.amlclient import AzureMLClient, RateLimiter, TokenCredential
 from shared.outbound import AllowList
 from shared.settings import Settings
 from shared.storage import RequestStore, Storage
@@ -40,6 +40,12 @@ class Runtime:
             AllowList(settings.allowed_hosts),
             timeout=(5.0, settings.http_timeout_seconds),
             max_inprocess_wait=settings.max_inprocess_retry_after_seconds,
+            limiter=RateLimiter(
+                settings.rate_reads_per_second,
+                settings.rate_read_burst,
+                settings.rate_deletes_per_second,
+                settings.rate_delete_burst,
+            ),
         )
         return cls(settings, credential, storage, RequestStore(storage), aml)
 

@@ -42,6 +42,11 @@ AUTO_APPROVE_ERASURE: Final = "DSR_AUTO_APPROVE_ERASURE"
 ALLOW_WORKSPACE_DELETION: Final = "DSR_ALLOW_WORKSPACE_DELETION"
 TRUST_EASYAUTH_HEADERS: Final = "DSR_TRUST_EASYAUTH_HEADERS"
 DELETE_VERIFY_ATTEMPTS: Final = "DSR_DELETE_VERIFY_ATTEMPTS"
+# Client-side throttling per (subscription, host): ARM's token bucket by default.
+RATE_READS_PER_SECOND: Final = "DSR_RATE_READS_PER_SECOND"
+RATE_READ_BURST: Final = "DSR_RATE_READ_BURST"
+RATE_DELETES_PER_SECOND: Final = "DSR_RATE_DELETES_PER_SECOND"
+RATE_DELETE_BURST: Final = "DSR_RATE_DELETE_BURST"
 
 # Offboarding: HR events on a queue start erasures without a ticket.
 OFFBOARDING_QUEUE: Final = "DSR_OFFBOARDING_QUEUE"
@@ -54,7 +59,7 @@ OFFBOARDING_DEDUPE_HOURS: Final = "DSR_OFFBOARDING_DEDUPE_HOURS"
 TENANT_ID: Final = "DSR_TENANT_ID"
 
 # HTTP API security (shared/auth.py, shared/http_api.py): Entra ID bearer tokens validated in the app.
-REQUIRE_ENTRA_TOKEN: Final = "DSR_REQUIRE_ENTRA_TOKEN"
+REQUIRE_ENTRA_TOKEN: Final = "DSR_REQUIRE_ENTRA_TOKEN"  # noqa: S105 (a setting name)
 ENTRA_AUDIENCES: Final = "DSR_ENTRA_AUDIENCES"
 ENTRA_ISSUERS: Final = "DSR_ENTRA_ISSUERS"
 ENTRA_JWKS_URL: Final = "DSR_ENTRA_JWKS_URL"
@@ -76,7 +81,9 @@ DEFAULT_ALLOWED_HOSTS: Final = ",".join(
     )
 )
 # `{tenant}` is DSR_TENANT_ID. v2.0 and v1.0 access tokens of the tenant are accepted.
-DEFAULT_ENTRA_ISSUERS: Final = "https://login.microsoftonline.com/{tenant}/v2.0,https://sts.windows.net/{tenant}/"
+DEFAULT_ENTRA_ISSUERS: Final = (
+    "https://login.microsoftonline.com/{tenant}/v2.0,https://sts.windows.net/{tenant}/"
+)
 DEFAULT_ENTRA_JWKS_URL: Final = "https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys"
 DEFAULT_ENTRA_ALLOWED_HOSTS: Final = "login.microsoftonline.com"
 DEFAULT_MATCH_FIELDS: Final = (
@@ -135,6 +142,10 @@ class Settings:
     allow_workspace_deletion: bool = False
     trust_easyauth_headers: bool = False
     delete_verify_attempts: int = 4
+    rate_reads_per_second: float = 25.0
+    rate_read_burst: float = 250.0
+    rate_deletes_per_second: float = 10.0
+    rate_delete_burst: float = 200.0
     offboarding_queue: str = "offboarding-events"
     offboarding_scope: tuple[str, ...] = ()
     offboarding_auto_approve: bool = False
@@ -188,6 +199,10 @@ class Settings:
             allow_workspace_deletion=_bool(optional(ALLOW_WORKSPACE_DELETION, "false")),
             trust_easyauth_headers=_bool(optional(TRUST_EASYAUTH_HEADERS, "false")),
             delete_verify_attempts=max(1, int(optional(DELETE_VERIFY_ATTEMPTS, "4"))),
+            rate_reads_per_second=float(optional(RATE_READS_PER_SECOND, "25")),
+            rate_read_burst=float(optional(RATE_READ_BURST, "250")),
+            rate_deletes_per_second=float(optional(RATE_DELETES_PER_SECOND, "10")),
+            rate_delete_burst=float(optional(RATE_DELETE_BURST, "200")),
             offboarding_queue=optional(OFFBOARDING_QUEUE, DEFAULT_OFFBOARDING_QUEUE),
             offboarding_scope=_csv(env.get(OFFBOARDING_SCOPE, "")),
             offboarding_auto_approve=_bool(optional(OFFBOARDING_AUTO_APPROVE, "false")),

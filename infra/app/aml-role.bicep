@@ -52,8 +52,9 @@ var deleteActions = [
   'Microsoft.MachineLearningServices/workspaces/services/aks/delete'
 ]
 
-// D1 (delete an entire workspace): only when the parameter allowWorkspaceDeletion is true.
-var workspaceDeleteActions = allowWorkspaceDeletion ? ['Microsoft.MachineLearningServices/workspaces/delete'] : []
+// D1 (delete an entire workspace) and the status of that long-running operation: only when the parameter
+// allowWorkspaceDeletion is true. The status URL is location-level (under the subscription).
+var workspaceDeleteActions = allowWorkspaceDeletion ? ['Microsoft.MachineLearningServices/workspaces/delete', 'Microsoft.MachineLearningServices/locations/workspaceOperationsStatus/read'] : []
 
 var roleName = 'Azure ML data subject requests (${environmentName})'
 

@@ -72,6 +72,21 @@ param statusRetryAfterSeconds int
 param autoApproveErasure bool
 param allowWorkspaceDeletion bool
 param deleteVerifyAttempts int
+param offboardingQueueName string
+param offboardingScope string
+param offboardingAutoApprove bool
+param offboardingExportFirst bool
+param offboardingArchiveDays int
+param offboardingGraceHours int
+param offboardingDedupeHours int
+param entraIssuers string
+param entraJwksUrl string
+param entraAllowedHosts string
+param packageSasMinutes int
+param rateReadsPerSecond string
+param rateReadBurst string
+param rateDeletesPerSecond string
+param rateDeleteBurst string
 
 var storageSuffix = environment().suffixes.storage
 var entraAuthEnabled = !empty(apiEntraClientId)
@@ -225,6 +240,83 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'DSR_DELETE_VERIFY_ATTEMPTS'
           value: string(deleteVerifyAttempts)
+        }
+        // Client-side rate limits of the Azure ML calls (token buckets), per instance.
+        {
+          name: 'DSR_RATE_READS_PER_SECOND'
+          value: rateReadsPerSecond
+        }
+        {
+          name: 'DSR_RATE_READ_BURST'
+          value: rateReadBurst
+        }
+        {
+          name: 'DSR_RATE_DELETES_PER_SECOND'
+          value: rateDeletesPerSecond
+        }
+        {
+          name: 'DSR_RATE_DELETE_BURST'
+          value: rateDeleteBurst
+        }
+        // HR offboarding events start erasures without a ticket.
+        {
+          name: 'DSR_OFFBOARDING_QUEUE'
+          value: offboardingQueueName
+        }
+        {
+          name: 'DSR_OFFBOARDING_SCOPE'
+          value: offboardingScope
+        }
+        {
+          name: 'DSR_OFFBOARDING_AUTO_APPROVE'
+          value: offboardingAutoApprove ? 'true' : 'false'
+        }
+        {
+          name: 'DSR_OFFBOARDING_EXPORT_FIRST'
+          value: offboardingExportFirst ? 'true' : 'false'
+        }
+        {
+          name: 'DSR_OFFBOARDING_ARCHIVE_DAYS'
+          value: string(offboardingArchiveDays)
+        }
+        {
+          name: 'DSR_OFFBOARDING_GRACE_HOURS'
+          value: string(offboardingGraceHours)
+        }
+        {
+          name: 'DSR_OFFBOARDING_DEDUPE_HOURS'
+          value: string(offboardingDedupeHours)
+        }
+        // The Entra tenant of the subjects and of the API's callers (this deployment's tenant).
+        {
+          name: 'DSR_TENANT_ID'
+          value: tenant().tenantId
+        }
+        // The app validates Entra bearer tokens itself when apiEntraClientId is set (audience: the API).
+        {
+          name: 'DSR_REQUIRE_ENTRA_TOKEN'
+          value: entraAuthEnabled ? 'true' : 'false'
+        }
+        {
+          name: 'DSR_ENTRA_AUDIENCES'
+          value: entraAuthEnabled ? 'api://${apiEntraClientId},${apiEntraClientId}' : ''
+        }
+        {
+          name: 'DSR_ENTRA_ISSUERS'
+          value: entraIssuers
+        }
+        {
+          name: 'DSR_ENTRA_JWKS_URL'
+          value: entraJwksUrl
+        }
+        {
+          name: 'DSR_ENTRA_ALLOWED_HOSTS'
+          value: entraAllowedHosts
+        }
+        // Lifetime of the read-only user delegation SAS links to export packages.
+        {
+          name: 'DSR_PACKAGE_SAS_MINUTES'
+          value: string(packageSasMinutes)
         }
       ]
     }

@@ -58,5 +58,6 @@ resource pseudonymKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
 
 output id string = vault.id
 output name string = vault.name
+output pseudonymKeySecretName string = pseudonymKeySecret.name
 // Versionless: the app follows a rotated secret (App Service re-reads references within 24 hours or on restart).
 output pseudonymKeySecretUri string = '${vault.properties.vaultUri}secrets/${pseudonymKeySecret.name}'

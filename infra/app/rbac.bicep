@@ -18,6 +18,12 @@ param keyVaultName string
 @description('Name of the Key Vault secret that holds the pseudonymisation key.')
 param pseudonymKeySecretName string
 
+@description('Queue of the HR offboarding events.')
+param offboardingQueueName string
+
+@description('Object ids of the service principals (e.g. the HR system\'s) that may send offboarding events.')
+param offboardingSenderPrincipalIds array
+
 // Built-in role definition ids.
 var roles = {
   // Functions host state (AzureWebJobsStorage), the deployment package, the export packages (staged blocks),
@@ -29,12 +35,18 @@ var roles = {
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   // Telemetry to Application Insights with Entra authentication (local auth is off).
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  // The HR system: add messages to the offboarding queue, nothing else.
+  storageQueueDataMessageSender: 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a'
   // The Key Vault reference of DSR_PSEUDONYM_KEY: read that one secret.
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
 }
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
+}
+
+resource offboardingQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' existing = {
+  name: '${storageAccountName}/default/${offboardingQueueName}'
 }
 
 resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
@@ -99,3 +111,16 @@ resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
   }
 }
+
+// Scoped to the offboarding queue: the HR system can add events there and read nothing.
+resource offboardingSenders 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for senderId in offboardingSenderPrincipalIds: {
+    name: guid(offboardingQueue.id, senderId, roles.storageQueueDataMessageSender)
+    scope: offboardingQueue
+    properties: {
+      principalId: senderId
+      principalType: 'ServicePrincipal'
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataMessageSender)
+    }
+  }
+]

@@ -14,14 +14,17 @@ param tags object
 @description('Blob container that holds the Function App deployment package.')
 param deploymentContainerName string
 
+@description('Queue of the HR offboarding events (app setting DSR_OFFBOARDING_QUEUE).')
+param offboardingQueueName string
+
 @description('Days an export package (container dsr-exports) is kept before the lifecycle rule deletes it.')
 @minValue(1)
 param exportRetentionDays int
 
 // Names the code uses (shared/settings.py: PLAN_QUEUE, WORK_QUEUE, FINALIZE_QUEUE, REQUESTS_TABLE,
-// IDEMPOTENCY_TABLE, EXPORT_CONTAINER). The poison queues are the host's: a message that failed
-// maxDequeueCount (host.json) times moves to <queue>-poison. The offboarding queue is read by a later
-// issue (setting DSR_OFFBOARDING_QUEUE, not yet read by the code, so not yet an app setting).
+// IDEMPOTENCY_TABLE, EVENTS_TABLE, SUBJECTS_TABLE, AUDIT_TABLE, EXPORT_CONTAINER; the offboarding queue is the setting
+// DSR_OFFBOARDING_QUEUE). The poison queues are the host's: a message that failed maxDequeueCount
+// (host.json) times moves to <queue>-poison.
 var queueNames = [
   'dsr-plan'
   'dsr-plan-poison'
@@ -29,12 +32,15 @@ var queueNames = [
   'dsr-work-poison'
   'dsr-finalize'
   'dsr-finalize-poison'
-  'offboarding-events'
-  'offboarding-events-poison'
+  offboardingQueueName
+  '${offboardingQueueName}-poison'
 ]
 var tableNames = [
   'DsrRequests'
   'DsrIdempotency'
+  'DsrEvents'
+  'DsrSubjects'
+  'DsrAudit'
 ]
 var exportContainerName = 'dsr-exports'
 

@@ -79,7 +79,8 @@ def envelope(kind, data, event_id):
 
 
 def requests_of(stack, sim, key):
-    return get(stack, "requests", subjectObjectId=sim.tenant.people[key].object_id)["value"]
+    found = get(stack, "requests", subjectObjectId=sim.tenant.people[key].object_id)["value"]
+    return [r for r in found if r["source"] == "offboarding"]
 
 
 def wait_for(predicate, timeout=60.0):

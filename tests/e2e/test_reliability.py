@@ -108,3 +108,35 @@ def test_the_sweeper_re_enqueues_a_task_whose_lease_expired(stack, sim):
             if m.owner == "alice"
         ]
     )
+
+
+def test_the_client_side_limiter_keeps_429s_under_one_percent(stack, sim):
+    from devtools.demo import container_client, submit
+    from devtools.package_check import read_package
+
+    # Given the simulator enforcing tight ARM-like buckets, and a host whose limiter knows the same numbers
+    sim.set_rate_limit(enabled=True, read_burst=15, read_rate=20.0, delete_burst=10, delete_rate=5.0)
+    normal = stack.host_processes[0]
+    stack.stop_host(normal)
+    stack.start_host(DSR_RATE_READ_BURST="15", DSR_RATE_READS_PER_SECOND="20")
+    try:
+        sim.clear_log()
+        person = sim.tenant.people["alice"]
+        body = {
+            "type": "export",
+            "subject": {"objectId": person.object_id, "userPrincipalName": person.upn, "email": person.email},
+            "scope": {"subscriptions": sorted({w.subscription_id for w in sim.tenant.workspaces.values()})},
+        }
+        response = submit(stack, body)
+        view = wait(stack, response.headers["Location"], timeout=240)
+    finally:
+        sim.set_rate_limit(enabled=False)
+        stack.stop_host(stack.host_processes[0])
+        stack.start_host()
+    assert view["status"] == "completed", view["errors"]
+    calls = [e for e in sim.log if not e["path"].startswith("/_sim")]
+    throttled = [e for e in calls if e["status"] == 429]
+    assert len(calls) > 200
+    assert len(throttled) / len(calls) < 0.01, (len(throttled), len(calls))
+    report = read_package(container_client(stack), view["id"])
+    assert report.compare(sim.truth("alice")) == {}

@@ -6,7 +6,7 @@ import ast
 import re
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pycep import BicepParser
 
@@ -18,7 +18,9 @@ FUNCTION_BICEP = INFRA / "app" / "function.bicep"
 MAIN_BICEP = INFRA / "main.bicep"
 
 # Settings the platform needs that the code never reads: telemetry to Application Insights with Entra auth.
-PLATFORM_SETTINGS = frozenset({"APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"})
+PLATFORM_SETTINGS = frozenset(
+    {"APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"}
+)
 
 # An app-setting name: UPPER_SNAKE (DSR_ARM_BASE_URL) or an identity-based connection property
 # (AzureWebJobsStorage__clientId). Queue, table and container names (dsr-plan, DsrRequests) are neither,
@@ -28,7 +30,7 @@ SETTING_NAME = re.compile(r"^(?:[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[A-Za-z][A-Za-z0-9
 
 @cache
 def parse(path: Path) -> dict[str, Any]:
-    return BicepParser().parse(file_path=path)
+    return cast("dict[str, Any]", BicepParser().parse(file_path=path))
 
 
 def bicep_app_settings() -> dict[str, Any]:
@@ -88,16 +90,19 @@ def env_reads(paths: list[Path]) -> dict[str, str | None]:
                     default = _resolve(node.args[1]) if len(node.args) > 1 else None
                     if is_get and not (isinstance(name, str) and SETTING_NAME.match(name)):
                         name = None  # some other mapping's get()
-            elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute):
-                if node.value.attr == "environ":
-                    name = _resolve(node.slice)
+            elif (
+                isinstance(node, ast.Subscript)
+                and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "environ"
+            ):
+                name = _resolve(node.slice)
             if isinstance(name, str):
                 reads[name] = default if isinstance(default, str) else reads.get(name)
     return reads
 
 
 def source_files() -> list[Path]:
-    return sorted((ROOT / "shared").rglob("*.py")) + [ROOT / "function_app.py"]
+    return [*sorted((ROOT / "shared").rglob("*.py")), ROOT / "function_app.py"]
 
 
 def main_param_default(name: str) -> Any:

@@ -18,6 +18,7 @@ from tests.infra.bicep import (
 # App settings whose value the deployment computes (no parameter with a default to compare with the code's).
 COMPUTED = {
     "DSR_TRUST_EASYAUTH_HEADERS": "true exactly when App Service Authentication is on (apiEntraClientId)",
+    "DSR_REQUIRE_ENTRA_TOKEN": "true exactly when the API has an Entra app registration (apiEntraClientId)",
 }
 
 
@@ -47,7 +48,7 @@ def test_settings_with_a_default_get_the_same_default_from_main_bicep() -> None:
     # Given the defaults the code applies (optional(NAME, default)) and the app settings built from parameters
     defaults = {name: default for name, default in env_reads(source_files()).items() if default}
     settings = bicep_app_settings()
-    module_params = parse(MAIN_BICEP)["modules"]["function"]["config"]["params"]
+    module_params = parse(MAIN_BICEP)["modules"]["functionApp"]["config"]["params"]
     compared = 0
 
     for name, code_default in sorted(defaults.items()):
@@ -79,10 +80,15 @@ def test_storage_connection_is_identity_based() -> None:
 
 
 def test_pseudonym_key_is_a_key_vault_reference() -> None:
-    assert bicep_app_settings()["DSR_PSEUDONYM_KEY"] == "@Microsoft.KeyVault(SecretUri=${pseudonymKeySecretUri})"
+    assert (
+        bicep_app_settings()["DSR_PSEUDONYM_KEY"] == "@Microsoft.KeyVault(SecretUri=${pseudonymKeySecretUri})"
+    )
 
 
 def test_application_insights_uses_entra_authentication() -> None:
     settings = bicep_app_settings()
 
-    assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "ClientId=${identityClientId};Authorization=AAD"
+    assert (
+        settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"]
+        == "ClientId=${identityClientId};Authorization=AAD"
+    )

@@ -15,7 +15,7 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from shared.amlclient import AmlError, AzureMLClient, ThrottledError, with_query
+from shared.amlclient import AmlError, AzureMLClient, RateLimiter, ThrottledError, with_query
 from shared.outbound import AllowList, DisallowedUrlError
 
 BASE = "https://management.azure.com/subscriptions/s/providers/x"
@@ -162,3 +162,43 @@ def test_a_hostile_next_link_is_refused_before_it_is_followed():
 
 def test_with_query_merges_and_replaces():
     assert with_query("https://h/p?a=1&b=2", {"b": "3", "c": "x y"}) == "https://h/p?a=1&b=3&c=x+y"
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_rate_limiter_allows_the_burst_then_paces_at_the_rate():
+    clock = Clock()
+    limiter = RateLimiter(read_rate=10, read_burst=5, delete_rate=1, delete_burst=2, clock=clock)
+    key = RateLimiter.key("GET", "https://management.azure.com/subscriptions/SUB-1/resourceGroups/rg?x=1")
+    assert key == ("sub-1", "management.azure.com", "reads")
+    assert [limiter.reserve(key) for _ in range(5)] == [0.0] * 5
+    assert limiter.reserve(key) == pytest.approx(0.1)  # the 6th waits for one token at 10/s
+    clock.now += 1.0  # ten tokens' worth of time: the debt is repaid and the bucket refills to its burst
+    assert limiter.reserve(key) == 0.0
+    deletes = RateLimiter.key("DELETE", "https://h.example/api/subscriptions/SUB-1/x")
+    assert deletes[2] == "deletes"
+    assert [limiter.reserve(deletes) for _ in range(3)] == [0.0, 0.0, pytest.approx(1.0)]
+
+
+def test_rate_limiter_follows_the_services_remaining_count():
+    limiter = RateLimiter(read_rate=25, read_burst=250, clock=Clock())
+    key = ("s", "management.azure.com", "reads")
+    limiter.observe(key, "1")  # other callers used the budget
+    assert limiter.reserve(key) == 0.0
+    assert limiter.reserve(key) == pytest.approx(1 / 25)
+
+
+def test_a_long_client_side_wait_goes_back_to_the_caller_without_sending():
+    c, script, sleeps = client([], limiter=RateLimiter(read_rate=0.01, read_burst=1), max_inprocess_wait=5)
+    c.limiter.reserve(RateLimiter.key("GET", BASE))  # the only token is gone; the next one is 100 s away
+    with pytest.raises(ThrottledError) as err:
+        c.get_json(BASE)
+    assert err.value.retry_after == pytest.approx(100, rel=0.01)
+    assert script.sent == []
+    assert sleeps == []
