@@ -103,6 +103,17 @@ EXPORT_CONTAINER: Final = "dsr-exports"
 AUDIT_TABLE: Final = "DsrAudit"
 
 
+class UnresolvedReferenceError(RuntimeError):
+    """An app setting still holds a Key Vault reference: the platform could not resolve it."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"app setting {name} holds an unresolved Key Vault reference: check the vault, the secret and the "
+            "identity's Key Vault Secrets User role"
+        )
+        self.name = name
+
+
 class MissingSettingError(RuntimeError):
     """A required app setting is not set."""
 
@@ -169,6 +180,8 @@ class Settings:
             value = env.get(name, "").strip()
             if not value:
                 raise MissingSettingError(name)
+            if value.startswith("@Microsoft.KeyVault("):
+                raise UnresolvedReferenceError(name)  # never use the reference's text as a key
             return value
 
         def optional(name: str, default: str) -> str:

@@ -1,0 +1,38 @@
+import pytest
+
+from shared import settings as names
+from shared.settings import MissingSettingError, Settings, UnresolvedReferenceError
+
+BASE = {
+    names.STORAGE_BLOB_URI: "https://acct.blob.core.windows.net",
+    names.STORAGE_QUEUE_URI: "https://acct.queue.core.windows.net",
+    names.STORAGE_TABLE_URI: "https://acct.table.core.windows.net",
+    names.PSEUDONYM_KEY: "k" * 40,
+}
+
+
+def test_defaults_are_the_public_cloud_and_safe_choices():
+    s = Settings.from_env(BASE)
+    assert s.arm_base_url == "https://management.azure.com"
+    assert s.experiments_base_url == "https://{location}.experiments.azureml.net"
+    assert "management.azure.com" in s.allowed_hosts
+    assert (s.auto_approve_erasure, s.allow_workspace_deletion, s.trust_easyauth_headers) == (
+        False,
+        False,
+        False,
+    )
+    assert (s.rate_reads_per_second, s.rate_read_burst, s.rate_deletes_per_second) == (25.0, 250.0, 10.0)
+
+
+def test_a_missing_required_setting_is_named():
+    with pytest.raises(MissingSettingError, match=names.STORAGE_TABLE_URI):
+        Settings.from_env({k: v for k, v in BASE.items() if k != names.STORAGE_TABLE_URI})
+
+
+def test_an_unresolved_key_vault_reference_is_never_used_as_the_key():
+    env = {
+        **BASE,
+        names.PSEUDONYM_KEY: "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/p/)",
+    }
+    with pytest.raises(UnresolvedReferenceError, match=names.PSEUDONYM_KEY):
+        Settings.from_env(env)
