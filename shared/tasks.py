@@ -220,6 +220,8 @@ def run_scope(ctx: TaskContext) -> None:
     values = {"subscriptionId": params["subscriptionId"]}
     if params.get("resourceGroup"):
         values["resourceGroupName"] = params["resourceGroup"]
+    if ctx.task.checkpoint.get("next:done"):
+        return  # the last page was listed before a yield or crash: never start the walk over
     cursor = ctx.task.checkpoint.get("next") or ctx.url(endpoint, **values)
     while cursor:
         page = ctx.rt.aml.page(cursor, stats=ctx.stats)
@@ -241,6 +243,7 @@ def run_scope(ctx: TaskContext) -> None:
         ctx.count("seen", len(page.items))
         cursor = page.next_url
         ctx.task.checkpoint["next"] = cursor
+        ctx.task.checkpoint["next:done"] = cursor is None
         ctx.save()
         ctx.check_time()
 
@@ -333,23 +336,34 @@ def run_runs(ctx: TaskContext) -> None:
     folder = f"{task_folder(ctx.task)}/experiments/{safe_segment(experiment)}"
     checkpoint = ctx.task.checkpoint
     run_ids: list[str] = checkpoint.setdefault("runIds", [])
-    pipelines: dict[str, dict[str, str]] = ctx.task.found.setdefault("pipelines", {})
+    # Pipeline objects have no list call: their ids are found in runs. The subject's own runs point to objects
+    # that are exported; every other pipeline run is read too, because the subject's module or data source can
+    # sit in someone else's pipeline (such an object is exported only when it names the subject).
+    own: dict[str, dict[str, str]] = ctx.task.found.setdefault("pipelines", {})
+    seen: dict[str, dict[str, str]] = ctx.task.found.setdefault("pipelinesSeen", {})
+
+    def note_refs(run: dict[str, Any], into: dict[str, dict[str, str]]) -> None:
+        properties = run.get("properties") or {}
+        if properties.get("azureml.runsource") != "azureml.PipelineRun":
+            return
+        run_id = str(run.get("runId", ""))
+        if run.get("experimentId"):
+            into.setdefault("experiment", {}).setdefault(
+                str(run["experimentId"]), f"experimentId of pipeline run {run_id}"
+            )
+        for prop, kind in PIPELINE_PROPERTY_KINDS.items():
+            if properties.get(prop):
+                into.setdefault(kind, {}).setdefault(str(properties[prop]), f"{prop} of run {run_id}")
 
     def on_run(run: dict[str, Any]) -> None:
         run_id = str(run.get("runId", ""))
         if run_id and run_id not in run_ids:
             run_ids.append(run_id)
-        properties = run.get("properties") or {}
-        if properties.get("azureml.runsource") == "azureml.PipelineRun":
-            if run.get("experimentId"):
-                pipelines.setdefault("experiment", {}).setdefault(
-                    str(run["experimentId"]), f"experimentId of pipeline run {run_id}"
-                )
-            for prop, kind in PIPELINE_PROPERTY_KINDS.items():
-                if properties.get(prop):
-                    pipelines.setdefault(kind, {}).setdefault(
-                        str(properties[prop]), f"{prop} of run {run_id}"
-                    )
+        note_refs(run, own)
+
+    def on_page(items: list[dict[str, Any]]) -> None:
+        for item in items:
+            note_refs(item, seen)
 
     names_ = {"experimentName": experiment}
     page_family(
@@ -359,6 +373,7 @@ def run_runs(ctx: TaskContext) -> None:
         f"{folder}/runs.jsonl",
         cursor_key="runs",
         list_values=names_,
+        on_page=on_page,
         detail_values=names_,
         on_kept=on_run,
     )
@@ -407,19 +422,23 @@ def _artifact_of(run_id: str) -> Callable[[dict[str, Any]], str | None]:
 def run_pipelines(ctx: TaskContext) -> None:
     """Fetch each pipeline object by id; a graph adds its modules and data sources to the work list."""
     checkpoint = ctx.task.checkpoint
+    refs = ctx.task.params.get("refs", {})
+    others = ctx.task.params.get("seen", {})
     pending: list[list[str]] = checkpoint.setdefault(
         "pending",
-        sorted(
-            [kind, oid, why]
-            for kind, ids in ctx.task.params.get("refs", {}).items()
+        sorted([kind, oid, why, "own"] for kind, ids in refs.items() for oid, why in ids.items())
+        + sorted(
+            [kind, oid, why, "other"]
+            for kind, ids in others.items()
             for oid, why in ids.items()
+            if oid not in refs.get(kind, {})
         ),
     )
     done: list[list[str]] = checkpoint.setdefault("fetched", [])
-    seen_keys = {(k, i) for k, i, _ in done} | {(k, i) for k, i, _ in pending}
+    seen_keys = {(e[0], e[1]) for e in done} | {(e[0], e[1]) for e in pending}
     path = f"{task_folder(ctx.task)}/pipelines.jsonl"
     while pending:
-        kind, object_id, why = pending[0]
+        kind, object_id, why, origin = pending[0]
         endpoint = ENDPOINTS[PIPELINE_KINDS[kind]]
         placeholder = endpoint.placeholders[-1]
         status = "fetched"
@@ -434,7 +453,9 @@ def run_pipelines(ctx: TaskContext) -> None:
             # Kept when the object is the subject's own; an object that names no creator at all is kept
             # because the subject's run points to it. Someone else's object is not exported (it would
             # disclose that person), but the manifest says it was found.
-            reason = ctx.matcher.reason(record) or (None if ctx.matcher.names_anyone(record) else why)
+            reason = ctx.matcher.reason(record)
+            if reason is None and origin == "own" and not ctx.matcher.names_anyone(record):
+                reason = why
             if reason is not None:
                 listed = {"id": record.get("id", object_id)} if ctx.request.dry_run else record
                 ctx.writer.stage(
@@ -452,8 +473,8 @@ def run_pipelines(ctx: TaskContext) -> None:
                         child = str(node.get(field_name) or "")
                         if child and (child_kind, child) not in seen_keys:
                             seen_keys.add((child_kind, child))
-                            pending.append([child_kind, child, f"{field_name} in graph {object_id}"])
-        done.append([kind, object_id, f"{why}; {status}"])
+                            pending.append([child_kind, child, f"{field_name} in graph {object_id}", origin])
+        done.append([kind, object_id, f"{why}; {status}", origin])
         pending.pop(0)
         ctx.count("seen")
         ctx.count("kept", 1 if kept else 0)
@@ -691,7 +712,7 @@ def execute(rt: Runtime, request_id: str, task_id: str) -> str:
     budget = rt.settings.task_time_budget_seconds
     task.status = "running"
     task.lease_owner = uuid.uuid4().hex
-    task.lease_until = now + dt.timedelta(seconds=budget + LEASE_GRACE_SECONDS)
+    task.lease_until = now + dt.timedelta(seconds=budget + min(LEASE_GRACE_SECONDS, max(budget, 5)))
     task.started_at = task.started_at or now
     try:
         store.update_task(task)

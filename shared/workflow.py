@@ -350,24 +350,27 @@ ERASE_RANK = {"services": 1, "images": 2, "models": 3, "assets": 4, "workspace":
 
 
 def _pipeline_tasks(request: DsrRequest, tasks: list[Task]) -> list[Task]:
-    refs: dict[str, tuple[WorkspaceRef, dict[str, dict[str, str]]]] = {}
+    """One `pipelines` task per workspace whose runs point to pipeline objects (or where the requester listed
+    some): `refs` from the subject's own runs and the requester, `seen` from everyone else's pipeline runs."""
+    refs: dict[str, tuple[WorkspaceRef, dict[str, dict[str, dict[str, str]]]]] = {}
     resolved = {t.task_id: t.workspace for t in tasks if t.kind == "workspace" and t.workspace}
 
-    def add(ws: WorkspaceRef, kind: str, oid: str, why: str) -> None:
+    def add(ws: WorkspaceRef, group: str, kind: str, oid: str, why: str) -> None:
         key = workspace_task_id(ws)
-        entry = refs.setdefault(key, (resolved.get(key) or ws, {}))
-        entry[1].setdefault(kind, {}).setdefault(oid, why)
+        entry = refs.setdefault(key, (resolved.get(key) or ws, {"refs": {}, "seen": {}}))
+        entry[1][group].setdefault(kind, {}).setdefault(oid, why)
 
     for task in tasks:
         if task.kind == "runs" and task.workspace:
-            for kind, ids in task.found.get("pipelines", {}).items():
-                for oid, why in ids.items():
-                    add(task.workspace, kind, oid, why)
+            for group, found in (("refs", "pipelines"), ("seen", "pipelinesSeen")):
+                for kind, ids in task.found.get(found, {}).items():
+                    for oid, why in ids.items():
+                        add(task.workspace, group, kind, oid, why)
     for item in request.pipeline_ids:
-        add(_workspace_of(item["workspace"]), item["kind"], item["id"], "listed by the requester")
+        add(_workspace_of(item["workspace"]), "refs", item["kind"], item["id"], "listed by the requester")
     return [
-        Task(request.id, f"{key}-pipelines", "pipelines", workspace=ws, params={"refs": ids})
-        for key, (ws, ids) in sorted(refs.items())
+        Task(request.id, f"{key}-pipelines", "pipelines", workspace=ws, params=params)
+        for key, (ws, params) in sorted(refs.items())
         if ws.location  # a workspace that could not be read has no hosts: its failure is already reported
     ]
 
@@ -391,7 +394,7 @@ def build_manifest(
                 {"family": output, "workspace": task.workspace.arm_id if task.workspace else None, **info}
             )
         if task.kind == "pipelines":
-            for kind, oid, why in task.checkpoint.get("fetched", []):
+            for kind, oid, why, *_ in task.checkpoint.get("fetched", []):
                 pipelines.append(
                     {
                         "workspace": task.workspace.arm_id if task.workspace else None,

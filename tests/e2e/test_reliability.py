@@ -140,3 +140,35 @@ def test_the_client_side_limiter_keeps_429s_under_one_percent(stack, sim):
     assert len(throttled) / len(calls) < 0.01, (len(throttled), len(calls))
     report = read_package(container_client(stack), view["id"])
     assert report.compare(sim.truth("alice")) == {}
+
+
+def test_a_task_that_yields_after_every_page_resumes_from_its_checkpoint(stack, sim):
+    from devtools.demo import container_client, submit
+    from devtools.package_check import read_package
+
+    # Given a host whose time budget is spent after every page: each task saves its cursor, re-enqueues
+    # itself and continues in a fresh invocation, page after page
+    stack.stop_host(stack.host_processes[0])
+    stack.start_host(DSR_TASK_TIME_BUDGET_SECONDS="0")
+    try:
+        sim.clear_log()
+        person = sim.tenant.people["bob"]
+        body = {
+            "type": "export",
+            "subject": {"objectId": person.object_id, "userPrincipalName": person.upn, "email": person.email},
+            "scope": {"subscriptions": sorted({w.subscription_id for w in sim.tenant.workspaces.values()})},
+        }
+        view = wait(stack, submit(stack, body).headers["Location"], timeout=240)
+        yields = [
+            line for line in stack.host_processes[0].log if "Functions.work" in line and "Executed" in line
+        ]
+    finally:
+        stack.stop_host(stack.host_processes[0])
+        stack.start_host()
+    assert view["status"] == "completed", view["errors"]
+    tasks = sum(p["tasks"] for p in view["progress"].values())
+    assert len(yields) > tasks * 1.5  # most tasks ran in several invocations
+    report = read_package(container_client(stack), view["id"])
+    assert report.compare(sim.truth("bob")) == {}
+    assert report.duplicates == []
+    assert report.hash_mismatches == []
