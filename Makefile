@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 IAC_VENV  := .local/iac-venv
 IAC_STAMP := $(IAC_VENV)/.installed
 
-.PHONY: install demo test test-fast lint iac-check fmt clean
+.PHONY: soak install demo test test-fast lint iac-check fmt clean
 
 install: $(STAMP) $(IAC_STAMP) node_modules/.installed
 
@@ -51,3 +51,7 @@ fmt: install
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .local
+
+# Chaos soak (bounded; stops by itself): writes its figures to docs/reliability.md.
+soak: install
+	$(PY) -m devtools.soak

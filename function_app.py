@@ -57,6 +57,11 @@ def get_openapi(req: func.HttpRequest) -> func.HttpResponse:
     return http_api.handle(req, http_api.get_openapi)
 
 
+@app.route(route="v1/requests:search", methods=["POST"])
+def search_requests(req: func.HttpRequest) -> func.HttpResponse:
+    return http_api.handle(req, http_lookup.search_requests)
+
+
 @app.route(route="v1/requests", methods=["GET"])
 def list_requests(req: func.HttpRequest) -> func.HttpResponse:
     return http_api.handle(req, http_lookup.requests_by_subject)

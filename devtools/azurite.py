@@ -34,6 +34,7 @@ class Azurite:
     key: Path | None
     keyless: bool = True
     memory_limit_mb: int = 2048
+    location: Path | None = None  # persist here instead of in memory (survives a restart)
     ports: dict[str, int] = field(default_factory=dict)
     scheme: str = "https"
     proc: subprocess.Popen[bytes] | None = None
@@ -44,14 +45,13 @@ class Azurite:
             raise RuntimeError(f"{AZURITE_BIN} is missing: run `npm ci` (make install does)")
         args = [str(AZURITE_BIN)]
         for service in ("blob", "queue", "table"):
-            args += [f"--{service}Host", "127.0.0.1", f"--{service}Port", "0"]
-        args += [
-            "--inMemoryPersistence",
-            "--extentMemoryLimit",
-            str(self.memory_limit_mb),
-            "--skipApiVersionCheck",
-            "--disableTelemetry",
-        ]
+            args += [f"--{service}Host", "127.0.0.1", f"--{service}Port", str(self.ports.get(service, 0))]
+        if self.location is None:
+            args += ["--inMemoryPersistence", "--extentMemoryLimit", str(self.memory_limit_mb)]
+        else:
+            self.location.mkdir(parents=True, exist_ok=True)
+            args += ["--location", str(self.location)]
+        args += ["--skipApiVersionCheck", "--disableTelemetry"]
         if self.keyless:
             if self.cert is None or self.key is None:
                 raise ValueError("keyless Azurite needs a certificate and key")
@@ -67,6 +67,7 @@ class Azurite:
     def _read_output(self, ready: threading.Event) -> None:
         assert self.proc is not None
         assert self.proc.stdout is not None
+        listening: set[str] = set()
         for raw in self.proc.stdout:
             line = raw.decode(errors="replace").rstrip()
             self.output.append(line)
@@ -76,7 +77,8 @@ class Azurite:
             if match:
                 self.scheme = match.group(2)
                 self.ports[match.group(1).lower()] = int(match.group(3))
-                if len(self.ports) == 3:
+                listening.add(match.group(1).lower())
+                if len(listening) == 3:
                     ready.set()
 
     def stop(self) -> None:
@@ -85,9 +87,9 @@ class Azurite:
             self.proc = None
 
     def restart(self, timeout: float = 60.0) -> Azurite:
-        """Stop and start again (state is lost: in-memory), on new ports."""
+        """Stop and start again on the same ports, so clients keep their URLs. State survives only with a
+        `location`; in memory it is lost."""
         self.stop()
-        self.ports = {}
         time.sleep(0.2)
         return self.start(timeout)
 

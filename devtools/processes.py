@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 
 _PR_SET_PDEATHSIG = 1
@@ -23,12 +24,16 @@ def _die_with_parent() -> None:  # runs in the child, before exec
 def spawn(
     args: Sequence[str], env: dict[str, str] | None = None, **kwargs: object
 ) -> subprocess.Popen[bytes]:
-    """Start a child in its own process group that gets SIGTERM when this process dies."""
+    """Start a child in its own process group that gets SIGTERM when this process dies.
+
+    The kernel's parent-death signal fires when the forking *thread* ends, so it is armed only from the main
+    thread; a child started from another thread relies on the atexit handler below."""
+    in_main = threading.current_thread() is threading.main_thread()
     proc: subprocess.Popen[bytes] = subprocess.Popen(  # noqa: S603 - arguments are ours, not user input
         list(args),
         env=env,
         start_new_session=True,
-        preexec_fn=_die_with_parent,
+        preexec_fn=_die_with_parent if in_main else None,
         **kwargs,  # type: ignore[call-overload]
     )
     _children.append(proc)

@@ -7,6 +7,7 @@ URLs, allow-list); only their values point here. `LocalStack.settings` is that e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -46,6 +47,8 @@ class LocalStack:
     latency_ms: int = 0
     hosts: int = 1
     extra_settings: dict[str, str] = field(default_factory=dict)
+    azurite_location: Path | None = None  # persist Azurite on disk (survives its restart); default in memory
+    queue_lease_seconds: int = 600
     simulator: Simulator | None = None
     azurite: Azurite | None = None
     host_processes: list[HostProcess] = field(default_factory=list)
@@ -64,7 +67,7 @@ class LocalStack:
             latency_ms=self.latency_ms,
         )
         self.simulator.start()
-        self.azurite = Azurite(cert, key).start()
+        self.azurite = Azurite(cert, key, location=self.azurite_location).start()
         sim_host = urlsplit(self.simulator.base_url).netloc
         urls = self.simulator.service_urls
         self.settings = {
@@ -114,6 +117,8 @@ class LocalStack:
                 str(ROOT),
                 "--port",
                 "0",
+                "--queue-lease-seconds",
+                str(self.queue_lease_seconds),
             ],
             env=env,
             cwd=str(ROOT),
@@ -132,6 +137,16 @@ class LocalStack:
         return host
 
     def stop_host(self, host: HostProcess) -> None:
+        processes.stop(host.proc)
+        self.host_processes.remove(host)
+
+    def kill_host(self, host: HostProcess) -> None:
+        """SIGKILL: the host dies mid-invocation, as an instance can; its messages come back after their lease."""
+        import signal
+
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(host.proc.pid, signal.SIGKILL)
+        host.proc.wait(timeout=10)
         processes.stop(host.proc)
         self.host_processes.remove(host)
 

@@ -12,10 +12,18 @@ class ProblemError(Exception):
     kind = "internal-error"
     title = "Internal error"
 
-    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors
+        self.headers = dict(headers or {})
         self.extra = extra
 
     def body(self, instance: str | None = None) -> dict[str, Any]:
@@ -49,6 +57,19 @@ class PayloadTooLargeError(ProblemError):
     status, kind, title = 413, "payload-too-large", "The request body is too large"
 
 
+class UnauthorizedError(ProblemError):
+    """No valid credential. RFC 6750: the answer names the scheme in WWW-Authenticate."""
+
+    status, kind, title = 401, "unauthorized", "Authentication required"
+
+    def __init__(self, detail: str, *, error_code: str | None = None) -> None:
+        challenge = 'Bearer realm="aml-dsr"'
+        if error_code:
+            description = detail.replace('"', "'")[:200]
+            challenge += f', error="{error_code}", error_description="{description}"'
+        super().__init__(detail, headers={"WWW-Authenticate": challenge})
+
+
 class ForbiddenError(ProblemError):
     status, kind, title = 403, "forbidden", "Not allowed"
 
@@ -59,3 +80,10 @@ class NotFoundError(ProblemError):
 
 class ConflictError(ProblemError):
     status, kind, title = 409, "conflict", "The request conflicts with the current state"
+
+
+class ServiceUnavailableError(ProblemError):
+    status, kind, title = 503, "service-unavailable", "A service this call depends on did not answer"
+
+    def __init__(self, detail: str, retry_after: int = 30) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})

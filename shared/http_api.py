@@ -1,6 +1,9 @@
-"""HTTP handlers: parse and validate at the edge, call the workflow, answer JSON or problem+json (RFC 7807).
+"""HTTP handlers: authenticate and authorize, parse and validate at the edge, call the workflow, answer JSON or
+problem+json (RFC 7807).
 
-function_app.py routes each trigger here in one line; nothing in this module knows about the host.
+function_app.py routes each trigger here in one line; nothing in this module knows about the host. Every
+handler runs through `handle`, which first establishes the caller (shared/auth.py) and checks the app roles
+the handler's policy (auth.POLICIES) names; a handler without a policy is refused to everyone.
 """
 
 from __future__ import annotations
@@ -15,16 +18,18 @@ from urllib.parse import urlsplit
 import azure.functions as func
 from pydantic import ValidationError
 
-from shared import workflow
+from shared import audit, auth, workflow
 from shared.errors import (
     BadRequestError,
+    ConflictError,
+    ForbiddenError,
     NotFoundError,
     PayloadTooLargeError,
     ProblemError,
     UnsupportedMediaTypeError,
     ValidationFailedError,
 )
-from shared.principal import caller
+from shared.principal import SYSTEM, Principal, authenticated, reset_authenticated, set_authenticated
 from shared.requests_api import DecisionIn, SubmitIn
 from shared.runtime import Runtime, get_runtime
 
@@ -48,7 +53,10 @@ def json_response(
 
 def problem_response(error: ProblemError, instance: str | None = None) -> func.HttpResponse:
     return func.HttpResponse(
-        json.dumps(error.body(instance)), status_code=error.status, mimetype="application/problem+json"
+        json.dumps(error.body(instance)),
+        status_code=error.status,
+        headers=error.headers,
+        mimetype="application/problem+json",
     )
 
 
@@ -60,17 +68,45 @@ def _base_url(req: func.HttpRequest) -> str:
 def handle(
     req: func.HttpRequest, action: Callable[[Runtime, func.HttpRequest], func.HttpResponse]
 ) -> func.HttpResponse:
-    """Run one handler; every ProblemError becomes problem+json, anything else a logged 500 problem."""
-    path = urlsplit(req.url).path
+    """Run one handler for its authorized caller; every ProblemError becomes problem+json, anything else a
+    logged 500 problem."""
+    path = urlsplit(req.url).path  # never the query: it may carry what should not be logged
     try:
-        return action(get_runtime(), req)
+        allowed = auth.policy_for(action)
+        if allowed is None:
+            raise ForbiddenError("this route has no access policy")
+        if allowed == auth.ANONYMOUS:
+            _known_query(req, action)
+            return action(None, req)  # type: ignore[arg-type]
+        rt = get_runtime()
+        principal = auth.authenticate(rt.settings, req)
+        auth.authorize(rt.settings, principal, allowed)
+        _known_query(req, action)
+        token = set_authenticated(principal)
+        try:
+            return action(rt, req)
+        finally:
+            reset_authenticated(token)
     except ProblemError as exc:
+        if exc.status in (401, 403):
+            log.warning("%s %s refused: %d %s", req.method, path, exc.status, exc.detail)
         return problem_response(exc, path)
     except Exception:
         log.exception("unhandled error on %s %s", req.method, path)
         return problem_response(
             ProblemError("The service failed to handle this request; it was logged."), path
         )
+
+
+def _known_query(req: func.HttpRequest, action: Callable[..., Any]) -> None:
+    """Query parameters the OpenAPI document does not declare for the route are refused, as unknown body fields
+    are (`code`, the host's function-key parameter, excepted)."""
+    from shared.openapi import query_parameters
+
+    known = query_parameters(getattr(action, "__name__", "")) | {"code"}
+    unknown = sorted(set(req.params) - known)
+    if unknown:
+        raise BadRequestError(f"unknown query parameter {unknown[0][:40]!r}")
 
 
 def _body(req: func.HttpRequest) -> dict[str, Any]:
@@ -81,12 +117,33 @@ def _body(req: func.HttpRequest) -> dict[str, Any]:
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLargeError(f"the body has {len(raw)} bytes; the limit is {MAX_BODY_BYTES}")
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequestError(f"the body is not valid JSON: {exc}") from None
+        raise BadRequestError(f"the body is not valid JSON: {str(exc)[:200]}") from None
+    except RecursionError:
+        raise BadRequestError("the body is not valid JSON: nested too deeply") from None
     if not isinstance(body, dict):
         raise BadRequestError("the body must be a JSON object")
     return body
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object naming a field twice is ambiguous (which one did a proxy or WAF look at?): refused."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"the field {key[:40]!r} appears twice")
+        result[key] = value
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def current_principal() -> Principal:
+    """The caller `handle` authenticated for this invocation (principal.caller() answers the same)."""
+    return authenticated() or SYSTEM
 
 
 def submit(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
@@ -102,8 +159,7 @@ def submit(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
     key = req.headers.get("Idempotency-Key")
     if key is not None and not _IDEMPOTENCY_KEY.match(key):
         raise BadRequestError("Idempotency-Key must be 1-200 visible ASCII characters")
-    principal = caller(req, rt.settings.trust_easyauth_headers)
-    request, replayed = workflow.submit(rt, model, key, principal)
+    request, replayed = workflow.submit(rt, model, key, current_principal())
     view = workflow.status_view(rt, request, _base_url(req))
     headers = {
         "Location": view["links"]["self"],
@@ -145,9 +201,7 @@ def _decision(action: str) -> Callable[[Runtime, func.HttpRequest], func.HttpRes
                     {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
                 ]
                 raise ValidationFailedError("the decision body does not validate", errors=errors) from None
-        request = workflow.decide(
-            rt, request_id, action, caller(req, rt.settings.trust_easyauth_headers), reason
-        )
+        request = workflow.decide(rt, request_id, action, current_principal(), reason)
         return json_response(workflow.status_view(rt, request, _base_url(req)), 200)
 
     handler.__name__ = f"{action}_request"
@@ -157,3 +211,51 @@ def _decision(action: str) -> Callable[[Runtime, func.HttpRequest], func.HttpRes
 approve = _decision("approve")
 reject = _decision("reject")
 cancel = _decision("cancel")
+
+
+def get_audit(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
+    """`GET /api/v1/requests/{id}/audit`: the request's audit trail and whether its hash chain holds."""
+    request_id = _request_id(req)
+    trail = audit.trail(rt)
+    entries = trail.entries(request_id)
+    if not entries and rt.store.get_request(request_id) is None:
+        raise NotFoundError(f"no request with id {request_id}")
+    return json_response(
+        {
+            "requestId": request_id,
+            "entries": [e.view() for e in entries],
+            "verification": trail.verify(request_id, entries),
+        },
+        200,
+        {"Cache-Control": "no-store"},
+    )
+
+
+def get_package(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
+    """`GET /api/v1/requests/{id}/package`: 302 to a short-lived read-only link to the package's manifest."""
+    from shared.package_access import links
+
+    request_id = _request_id(req)
+    request = rt.store.get_request(request_id)
+    if request is None:
+        raise NotFoundError(f"no request with id {request_id}")
+    if not request.manifest_path:
+        raise ConflictError(f"the request is {request.status}: its package is not written yet")
+    url, expiry = links(rt).read_url(request.manifest_path)
+    log.info(
+        "package link for request %s issued to %s, valid until %s",
+        request_id,
+        current_principal().source,
+        expiry,
+    )
+    return func.HttpResponse(
+        status_code=302,
+        headers={"Location": url, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+def get_openapi(_rt: Runtime | None, req: func.HttpRequest) -> func.HttpResponse:
+    """`GET /api/v1/openapi.json`: the API's OpenAPI 3.1 document (anonymous: it holds no data)."""
+    from shared.openapi import document
+
+    return json_response(document(), 200, {"Cache-Control": "public, max-age=300"})

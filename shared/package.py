@@ -1,21 +1,22 @@
-"""Export files in Blob storage, written page by page as staged blocks.
+"""Export files in Blob storage, written as staged blocks.
 
-Each page's kept records become one block with a deterministic id (output name + index), so a task that is
-re-run after a crash re-stages the same blocks instead of appending twice. The task's checkpoint holds how
-many blocks and records each output has; finishing the task commits the block list and hashes the blob.
+Kept records are buffered and staged as blocks of a few MiB whose ids name the records they hold (first index
+and count), so a task that is re-run after a crash re-stages the records its checkpoint had not counted yet
+instead of appending twice. The task's checkpoint holds each output's record count and records per block;
+finishing the task commits the block list and records the file's sha-256.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
 from typing import Any
 
-from azure.storage.blob import BlobBlock, ContainerClient
+from azure.storage.blob import BlobBlock, BlobClient, ContainerClient
 
 from shared.model import Task
-from shared.storage import block_id
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._()-]")
 
@@ -42,40 +43,101 @@ def task_folder(task: Task) -> str:
     )
 
 
+def line(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+
+
 def jsonl(records: list[dict[str, Any]]) -> bytes:
-    return b"".join(
-        json.dumps(r, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() + b"\n"
-        for r in records
-    )
+    return b"".join(line(r) for r in records)
+
+
+BLOCK_BYTES = 4 * 2**20  # records are buffered and staged in blocks of about this size
+
+
+def range_block_id(output: str, first: int, count: int) -> str:
+    """The id of the block holding records [first, first + count) of an output (same length for all)."""
+    # Azure (and Azurite) take block ids of at most 64 characters once base64-encoded: 20 + 12 + 1 + 8 = 41
+    # bytes encode to 56.
+    return base64.b64encode(f"{output[:20]:<20}{first:012d}+{count:08d}".encode()).decode()
 
 
 class OutputWriter:
+    """Buffers each output's kept records and stages them as blocks of about BLOCK_BYTES: a handful of storage
+    calls per task instead of one per page. A block's id names the records it holds (first index and count),
+    so wherever an invocation cut the output (a block is staged when the buffer is full and whenever the task
+    saves its checkpoint), the block list in the checkpoint always spells the records in order, and a block
+    staged by an invocation that crashed or lost its lease is never part of another's list. The checkpoint
+    keeps each output's path, record count and records per block (`sizes`)."""
+
     def __init__(self, container: ContainerClient) -> None:
         self.container = container
+        self._pending: dict[str, list[bytes]] = {}
+        self._pending_bytes: dict[str, int] = {}
+        self._blobs: dict[str, BlobClient] = {}
+        # Outputs this writer wrote from their first record: their sha-256 and size, kept while staging.
+        self._digests: dict[str, tuple[Any, int]] = {}
+
+    def _blob(self, path: str) -> BlobClient:
+        if path not in self._blobs:
+            self._blobs[path] = self.container.get_blob_client(path)
+        return self._blobs[path]
 
     def stage(self, task: Task, output: str, path: str, records: list[dict[str, Any]]) -> None:
-        """Stage `records` as the output's next block and count them in the task's checkpoint."""
+        """Buffer `records` as the output's next lines; stage a block when the buffer is full."""
         if not records:
             return
-        state = task.checkpoint.setdefault("outputs", {}).setdefault(
-            output, {"path": path, "blocks": 0, "records": 0}
+        task.checkpoint.setdefault("outputs", {}).setdefault(
+            output, {"path": path, "blocks": 0, "records": 0, "sizes": []}
         )
-        data = jsonl(records)
-        self.container.get_blob_client(state["path"]).stage_block(block_id(output, state["blocks"]), data)
+        encoded = [line(r) for r in records]
+        self._pending.setdefault(output, []).extend(encoded)
+        size = self._pending_bytes.get(output, 0) + sum(len(x) for x in encoded)
+        self._pending_bytes[output] = size
+        if size >= BLOCK_BYTES:
+            self._stage(task, output)
+
+    def flush(self, task: Task) -> None:
+        """Stage every buffered record (before the checkpoint that counts them is saved)."""
+        for output in list(self._pending):
+            self._stage(task, output)
+
+    def _stage(self, task: Task, output: str) -> None:
+        lines = self._pending.pop(output, [])
+        self._pending_bytes.pop(output, None)
+        if not lines:
+            return
+        state = task.checkpoint["outputs"][output]
+        data = b"".join(lines)
+        first = state["records"]
+        self._blob(state["path"]).stage_block(range_block_id(output, first, len(lines)), data)
+        if first == 0:
+            self._digests[output] = (hashlib.sha256(), 0)
+        if output in self._digests:
+            digest, size = self._digests[output]
+            digest.update(data)
+            self._digests[output] = (digest, size + len(data))
+        state["sizes"].append(len(lines))
         state["blocks"] += 1
-        state["records"] += len(records)
+        state["records"] += len(lines)
 
     def commit_all(self, task: Task) -> None:
-        """Commit every output's blocks and record path, records, bytes and sha-256 in task.outputs."""
+        """Commit every output's blocks and record path, records, bytes and sha-256 in task.outputs (hashed
+        while staging when this writer wrote the whole output, else read back)."""
+        self.flush(task)
         for output, state in task.checkpoint.get("outputs", {}).items():
-            blob = self.container.get_blob_client(state["path"])
-            blocks = [BlobBlock(block_id(output, i)) for i in range(state["blocks"])]
+            blob = self._blob(state["path"])
+            blocks, first = [], 0
+            for count in state["sizes"]:
+                blocks.append(BlobBlock(range_block_id(output, first, count)))
+                first += count
             blob.commit_block_list(blocks, content_settings=None)
-            digest = hashlib.sha256()
-            size = 0
-            for chunk in blob.download_blob().chunks():
-                digest.update(chunk)
-                size += len(chunk)
+            if output in self._digests:
+                digest, size = self._digests[output]
+            else:
+                digest, size = hashlib.sha256(), 0
+                for chunk in blob.download_blob().chunks():
+                    digest.update(chunk)
+                    size += len(chunk)
             task.outputs[output] = {
                 "path": state["path"],
                 "records": state["records"],

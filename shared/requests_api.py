@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 # Azure resource names as ARM accepts them for resource groups and ML workspaces: no '/', '?', '#', '%', spaces;
@@ -20,11 +28,31 @@ WORKSPACE_ID = re.compile(
 RESOURCE_GROUP_ID = re.compile(
     rf"^/subscriptions/(?P<sub>{GUID[1:-1]})/resourceGroups/(?P<rg>{_RG})$", re.IGNORECASE
 )
+# The same grammar for the OpenAPI document (JSON Schema patterns: no named groups, no flags; the canonical
+# letter case, where the app also accepts any other).
+WORKSPACE_ID_PATTERN = (
+    rf"^/subscriptions/{GUID[1:-1]}/resourceGroups/{_RG}"
+    rf"/providers/Microsoft\.MachineLearningServices/workspaces/{_WS}$"
+)
+RESOURCE_GROUP_ID_PATTERN = rf"^/subscriptions/{GUID[1:-1]}/resourceGroups/{_RG}$"
+WorkspaceId = Annotated[
+    str,
+    StringConstraints(max_length=400),
+    WithJsonSchema({"type": "string", "maxLength": 400, "pattern": WORKSPACE_ID_PATTERN}),
+]
+ResourceGroupId = Annotated[
+    str,
+    StringConstraints(max_length=300),
+    WithJsonSchema({"type": "string", "maxLength": 300, "pattern": RESOURCE_GROUP_ID_PATTERN}),
+]
 
 Upn = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=3, max_length=256, pattern=r"^[^@\s/?%\x00-\x1f\x7f]+@[^@\s/?%\x00-\x1f\x7f]+$"
+        strip_whitespace=True,
+        min_length=3,
+        max_length=256,
+        pattern=r"^[^@\s/?%\x00-\x1f\x7f]+@[^@\s/?%\x00-\x1f\x7f]+$",
     ),
 ]
 Guid = Annotated[str, StringConstraints(strip_whitespace=True, pattern=GUID)]
@@ -37,6 +65,14 @@ class Strict(BaseModel):
 
 
 class SubjectIn(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"type": "string"}}}
+                for name in ("objectId", "userPrincipalName", "email")
+            ]
+        }
+    )
     objectId: Guid | None = None
     userPrincipalName: Upn | None = None
     email: Upn | None = None
@@ -51,12 +87,16 @@ class SubjectIn(Strict):
 
 
 class ScopeIn(Strict):
-    workspaces: list[Annotated[str, StringConstraints(max_length=400)]] = Field(
-        default_factory=list, max_length=500
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"minItems": 1}}}
+                for name in ("workspaces", "resourceGroups", "subscriptions")
+            ]
+        }
     )
-    resourceGroups: list[Annotated[str, StringConstraints(max_length=300)]] = Field(
-        default_factory=list, max_length=200
-    )
+    workspaces: list[WorkspaceId] = Field(default_factory=list, max_length=500)
+    resourceGroups: list[ResourceGroupId] = Field(default_factory=list, max_length=200)
     subscriptions: list[Guid] = Field(default_factory=list, max_length=100)
 
     @field_validator("workspaces")
@@ -83,7 +123,7 @@ class ScopeIn(Strict):
 
 
 class PipelineIdIn(Strict):
-    workspace: Annotated[str, StringConstraints(max_length=400)]
+    workspace: WorkspaceId
     kind: Literal["experiment", "graph", "module", "template", "datasource"]
     id: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 
@@ -108,6 +148,31 @@ class DeleteWorkspaceIn(Strict):
 
 
 class SubmitIn(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": "Rules beyond the schema (a body breaking one answers 422): a subject, unless "
+            "wholeWorkspace (an export naming its workspaces explicitly and no subject) or deleteWorkspace (an "
+            "erasure naming exactly one workspace, no subject, confirm equal to its name).",
+            "examples": [
+                {
+                    "type": "export",
+                    "subject": {"objectId": "00000000-0000-4000-8000-0000000000a1"},
+                    "scope": {"subscriptions": ["00000000-0000-4000-8000-0000000000b2"]},
+                    "dryRun": True,
+                    "reference": "TICKET-123",
+                },
+                {
+                    "type": "erasure",
+                    "subject": {"userPrincipalName": "someone@contoso.com"},
+                    "scope": {
+                        "resourceGroups": [
+                            "/subscriptions/00000000-0000-4000-8000-0000000000b2/resourceGroups/rg-ml"
+                        ]
+                    },
+                },
+            ],
+        }
+    )
     type: Literal["export", "erasure"]
     subject: SubjectIn | None = None
     wholeWorkspace: bool = False
@@ -142,6 +207,25 @@ class SubmitIn(Strict):
         elif self.subject is None:
             raise ValueError("a subject is required (or wholeWorkspace: true with explicit workspaces)")
         return self
+
+
+class SearchIn(Strict):
+    """The body of POST /v1/requests:search: exactly one identifier of the person (kept out of URLs)."""
+
+    subjectObjectId: Guid | None = None
+    subjectUserPrincipalName: Upn | None = None
+    subjectEmail: Upn | None = None
+
+    @model_validator(mode="after")
+    def exactly_one(self) -> SearchIn:
+        given = [v for v in (self.subjectObjectId, self.subjectUserPrincipalName, self.subjectEmail) if v]
+        if len(given) != 1:
+            raise ValueError("give exactly one of subjectObjectId, subjectUserPrincipalName, subjectEmail")
+        return self
+
+    @property
+    def identifier(self) -> str:
+        return str(self.subjectObjectId or self.subjectUserPrincipalName or self.subjectEmail)
 
 
 class DecisionIn(Strict):

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared import audit
 from shared import settings as names
 from shared.amlclient import AmlError, CallStats, ThrottledError, parse_retry_after, with_query
 from shared.catalog import DISCOVERY_KEYS, ENDPOINTS, FAMILIES, PIPELINE_KINDS, WORKSPACE_FAMILIES, Endpoint
@@ -41,6 +42,7 @@ from shared.storage import ConcurrencyError
 log = logging.getLogger(__name__)
 
 MAX_TRANSIENT_ATTEMPTS = 5
+CHECKPOINT_SECONDS = 2.0  # between pages; see TaskContext.save_soon
 LEASE_GRACE_SECONDS = 60
 
 
@@ -69,6 +71,7 @@ class TaskContext:
     matcher: Matcher
     writer: OutputWriter
     stats: CallStats = field(default_factory=CallStats)
+    saved_at: float = field(default_factory=time.monotonic)
 
     # -- URLs -----------------------------------------------------------------------------------------------
     def base(self, service: str) -> str:
@@ -92,14 +95,25 @@ class TaskContext:
         self.task.stats[key] = self.task.stats.get(key, 0) + n
 
     def save(self) -> None:
-        """Persist the checkpoint; lose the task if someone else holds it now."""
+        """Persist the checkpoint (staging the buffered records it counts first); lose the task if someone else
+        holds it now."""
         for key, value in self.stats.as_dict().items():
             self.task.stats[key] = self.task.stats.get(key, 0) + value
         self.stats = CallStats()
+        self.writer.flush(self.task)
         try:
             self.rt.store.update_task(self.task)
         except ConcurrencyError as exc:
             raise LeaseLostError(self.task.task_id) from exc
+        self.saved_at = time.monotonic()
+
+    def save_soon(self) -> None:
+        """Save between pages at most every CHECKPOINT_SECONDS instead of after every page: resuming from an
+        older checkpoint only redoes a little more work (records it had not counted are staged again under
+        their own block ids, see package.OutputWriter), while a task writes its row and its blocks a few times
+        instead of once per page."""
+        if time.monotonic() - self.saved_at >= CHECKPOINT_SECONDS:
+            self.save()
 
     def check_time(self) -> None:
         if time.monotonic() > self.deadline:
@@ -203,7 +217,7 @@ def page_family(
         checkpoint[cursor_key] = cursor
         if cursor is None:
             checkpoint[cursor_key + ":done"] = True
-        ctx.save()
+        ctx.save_soon()
         ctx.check_time()
 
 
@@ -409,7 +423,7 @@ def run_runs(ctx: TaskContext) -> None:
         checkpoint["artifactRun"] = index + 1
         checkpoint.pop(f"artifacts:{run_id}", None)
         checkpoint.pop(f"artifacts:{run_id}:done", None)
-        ctx.save()
+        ctx.save_soon()
 
 
 def _artifact_of(run_id: str) -> Callable[[dict[str, Any]], str | None]:
@@ -542,10 +556,27 @@ def erase_one(ctx: TaskContext, family_name: str, item: dict[str, str]) -> dict[
         entry["outcome"] = "would delete"
         return entry
     url = ctx.url(delete, None, **{family.detail_param: item["id"]})
+    sent = {"endpoint": delete.id, "family": family_name, "workspace": entry["workspace"], "id": item["id"]}
     try:
         response = ctx.rt.aml.request("DELETE", url, stats=ctx.stats, ok=frozenset({200, 202, 204}))
         entry["delete"] = {"status": response.status_code, "at": iso(utcnow())}
+        audit.record(
+            ctx.rt,
+            ctx.task.request_id,
+            "tasks.erase",
+            audit.DELETE_SENT,
+            None,
+            {**sent, "status": response.status_code},
+        )
     except AmlError as exc:
+        audit.record(
+            ctx.rt,
+            ctx.task.request_id,
+            "tasks.erase",
+            audit.DELETE_SENT,
+            None,
+            {**sent, "status": exc.status, "error": exc.code},
+        )
         if exc.status != 409:
             raise
         entry["delete"] = {"status": 409, "at": iso(utcnow()), "error": exc.code, "message": exc.message}
@@ -610,6 +641,14 @@ def run_workspace_delete(ctx: TaskContext) -> None:
     if phase == "delete":
         response = ctx.rt.aml.request("DELETE", ctx.url(d1), stats=ctx.stats, ok=frozenset({200, 202, 204}))
         entry["delete"] = {"status": response.status_code, "at": iso(utcnow())}
+        audit.record(
+            ctx.rt,
+            ctx.task.request_id,
+            "tasks.workspace-delete",
+            audit.DELETE_SENT,
+            None,
+            {"endpoint": "D1", "workspace": ws.arm_id, "status": response.status_code},
+        )
         if response.status_code == 202:
             async_url = response.headers.get("Azure-AsyncOperation")
             location = response.headers.get("Location")

@@ -10,6 +10,7 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
+from shared import audit
 from shared import settings as names
 from shared.catalog import FAMILIES, NOT_COVERED, NOT_ERASABLE
 from shared.errors import ConflictError, ForbiddenError, NotFoundError
@@ -98,6 +99,21 @@ def store_and_start(rt: Runtime, request: DsrRequest) -> bool:
         rt.store.create_request(request)
     except ResourceExistsError:
         return False
+    audit.record(
+        rt,
+        request.id,
+        request.submitted_by or "offboarding",
+        audit.SUBMITTED,
+        None,
+        {
+            "type": request.type,
+            "status": request.status,
+            "dryRun": request.dry_run,
+            "source": request.source,
+            "deleteWorkspace": bool(request.delete_workspace),
+            "scope": request.scope,
+        },
+    )
     if request.subject is not None:
         rt.store.index_subject(request, [rt.pseudonym(i) for i in request.subject.identifiers()])
     if request.status == "accepted":
@@ -161,6 +177,14 @@ def plan(rt: Runtime, request_id: str) -> str:
             rt.store.update_request(request)
         except ConcurrencyError:
             return "contended"
+        audit.record(
+            rt,
+            request.id,
+            "workflow.plan",
+            audit.STATUS_CHANGED,
+            None,
+            {"from": "scheduled", "to": request.status},
+        )
     if request.status not in ("accepted", "running"):
         return request.status  # awaiting approval, or ended: nothing to plan
     roots: list[Task] = []
@@ -190,8 +214,18 @@ def plan(rt: Runtime, request_id: str) -> str:
         request.status = "running"
         request.updated_at = utcnow()
         # Another delivery of this message may have got there first; spawning again is harmless.
-        with contextlib.suppress(ConcurrencyError):
+        try:
             rt.store.update_request(request)
+            audit.record(
+                rt,
+                request.id,
+                "workflow.plan",
+                audit.STATUS_CHANGED,
+                None,
+                {"from": "accepted", "to": "running"},
+            )
+        except ConcurrencyError:
+            pass
     spawn(rt, roots)
     return "planned"
 
@@ -308,6 +342,19 @@ def _complete(rt: Runtime, request: DsrRequest, tasks: list[Task]) -> str:
     request.manifest_path = info["path"]
     request.completed_at = request.updated_at = utcnow()
     rt.store.update_request(request)
+    audit.record(
+        rt,
+        request.id,
+        "workflow.finalize",
+        audit.STATUS_CHANGED,
+        None,
+        {
+            "to": request.status,
+            "tasks": len(tasks),
+            "failedTasks": len(failed),
+            "manifest": request.manifest_path,
+        },
+    )
     log.info("request %s %s: %d tasks, %d failed", request.id, request.status, len(tasks), len(failed))
     return request.status
 
@@ -522,6 +569,14 @@ def decide(rt: Runtime, request_id: str, action: str, principal: Principal, reas
             rt.store.update_request(request)
         except ConcurrencyError:
             continue
+        audit.record(
+            rt,
+            request.id,
+            principal,
+            {"approve": audit.APPROVED, "reject": audit.REJECTED, "cancel": audit.CANCELLED}[action],
+            reason,
+            {"from": previous, "to": request.status},
+        )
         if action == "approve":
             rt.storage.send(names.PLAN_QUEUE, {"requestId": request.id})
         if action == "cancel" and previous in ("accepted", "running"):
@@ -577,6 +632,14 @@ def request_poisoned(rt: Runtime, request_id: str, step: str, dequeue_count: int
             rt.store.update_request(request)
         except ConcurrencyError:
             continue
+        audit.record(
+            rt,
+            request_id,
+            f"workflow.{step}",
+            audit.STATUS_CHANGED,
+            None,
+            {"to": "failed", "why": "poison queue"},
+        )
         log.error("request %s failed: its %s message was moved to the poison queue", request_id, step)
         return "failed"
     return "contended"
@@ -651,6 +714,7 @@ def retry(rt: Runtime, request_id: str, principal: Principal) -> DsrRequest:
         "retried": {"by": principal.as_dict(), "at": iso(utcnow()), "tasks": len(failed)},
     }
     rt.store.update_request(request)
+    audit.record(rt, request.id, principal, "retried", None, {"to": "running", "tasks": len(failed)})
     if failed:
         spawn(rt, failed)
     else:

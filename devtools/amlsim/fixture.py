@@ -37,13 +37,14 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import random
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from devtools.amlsim.state import JSON, Principal, Record, Tenant, WorkspaceData
+from devtools.amlsim.state import JSON, GeneratedCollection, Principal, Record, Tenant, WorkspaceData
 
 DEMO_TENANT_ID = "72f988bf-0000-4000-8000-00000000d5a1"
 FABRIKAM_TENANT_ID = "5f1c2b3a-4d5e-4f60-8a71-92b3c4d5e6f7"
@@ -66,6 +67,7 @@ def guid(*parts: object) -> str:
     return str(uuid.uuid5(_NAMESPACE, "/".join(str(p) for p in parts)))
 
 
+@functools.lru_cache(maxsize=1 << 16)  # lazily rendered bodies ask for the same times again and again
 def timestamp(minutes: int) -> str:
     return (_EPOCH + dt.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
@@ -1354,14 +1356,20 @@ def large_tenant(
     models_per_workspace: int = 100,
     people: int = 50,
     seed: int = 1,
+    subject_share: float = 0.0,
+    subject: str = "alice",
 ) -> Tenant:
     """A generated tenant for benchmarks: about 20,000 API calls export it all with page size ~100.
 
     Per workspace: experiments x runs (each with 2 metrics and 3 artifacts; history records are rendered
     lazily), models, models/2 assets, models/2 images, models/4 services, 50 tasks, 10 computes, 8 datastores,
     and one pipeline experiment with 10 pipeline runs. People: the six demo people plus generated users;
-    owners are drawn from `random.Random(seed)`.
+    owners are drawn from `random.Random(seed)`. `subject_share` > 0 makes `subject` a heavy user: each object
+    a person creates is theirs with that probability (plus their even share of the rest), so an export of that
+    person reads that share of every family's details (0: the same tenant as before, draw for draw).
     """
+    if not 0.0 <= subject_share <= 1.0:
+        raise ValueError("subject_share must be within [0, 1]")
     rng = random.Random(seed)
     tenant = _new_tenant("large")
     humans = list(tenant.people.values())
@@ -1378,9 +1386,13 @@ def large_tenant(
     tenant.subscriptions = {SUBSCRIPTION_1: "Contoso Research", SUBSCRIPTION_2: "Contoso Analytics"}
     subs = [SUBSCRIPTION_1, SUBSCRIPTION_2]
 
+    heavy = tenant.people[subject]
+
     def pick() -> Owner:
         roll = rng.random()
         actor = svc if roll < 0.05 else humans[rng.randrange(len(humans))]
+        if subject_share and actor is not svc and rng.random() < subject_share:
+            actor = heavy
         style = "legacy" if roll > 0.92 else "case" if roll > 0.88 else "full"
         return actor, style
 
@@ -1447,11 +1459,69 @@ def large_tenant(
     return tenant
 
 
-TENANTS: dict[str, Callable[..., Tenant]] = {"demo": demo_tenant, "large": large_tenant}
+# -- the bulk tenant: one family of one workspace as large as wanted ---------------------------------------------
+BULK_EXPERIMENT = "bulk-export"
+
+
+def bulk_artifact_path(index: int) -> str:
+    return f"outputs/shards/part-{index:08d}.parquet"
+
+
+def bulk_tenant(artifacts: Sequence[int] = (100_000,), subject: str = "alice") -> Tenant:
+    """One workspace per entry of `artifacts` (`mlw-bulk-00`, ...), each with one run of `subject` whose artifact
+    list (E10) holds that many artifacts, made on demand: an export of that one endpoint family is as large as
+    wanted (about 0.7 KB a record in the package, so 1.5 million records are about 1 GB) while the simulator
+    stores a handful of objects. Each workspace also has a colleague's run with three artifacts, a model and a
+    datastore, so the export still has something to leave out."""
+    tenant = _new_tenant("bulk")
+    tenant.subscriptions = {SUBSCRIPTION_1: "Contoso Research"}
+    tenant.add_resource_group(SUBSCRIPTION_1, "rg-bulk", "westeurope")
+    person = tenant.people[subject]
+    colleague = tenant.people["bob" if subject != "bob" else "carol"]
+    for w, count in enumerate(artifacts):
+        if count < 0:
+            raise ValueError("artifact counts must be >= 0")
+        b = WorkspaceBuilder(
+            tenant, SUBSCRIPTION_1, "rg-bulk", f"mlw-bulk-{w:02d}", "westeurope", (person, "full"), lazy=True
+        )
+        b.experiment(BULK_EXPERIMENT, (person, "full"))
+        theirs = b.run(BULK_EXPERIMENT, (colleague, "full"))
+        for path in ("outputs/model.pkl", "outputs/metrics.json", "logs/azureml/70_driver_log.txt"):
+            b.artifact(theirs, path)
+        run_id = b.run(BULK_EXPERIMENT, (person, "full"))
+        b.metric(run_id, "rows", float(count))
+        t = b.t
+        prefix = f"ExperimentRun/dcid.{run_id}/"
+
+        def make(index: int, run_id: str = run_id, t: int = t) -> Record:
+            path = bulk_artifact_path(index)
+            return Record(
+                f"ExperimentRun/dcid.{run_id}/{path}",
+                person.key,
+                render=artifact_body,
+                args=(run_id, path, t),
+                parent=run_id,
+            )
+
+        def index_of(artifact_id: str, prefix: str = prefix) -> int | None:
+            name = artifact_id[len(prefix) :] if artifact_id.startswith(prefix) else ""
+            if not (name.startswith("outputs/shards/part-") and name.endswith(".parquet")):
+                return None
+            digits = name[len("outputs/shards/part-") : -len(".parquet")]
+            return int(digits) if digits.isdigit() and bulk_artifact_path(int(digits)) == name else None
+
+        b.ws.artifacts[run_id] = GeneratedCollection(count, make, index_of)
+        b.model(f"model-bulk-{w:02d}:1", (colleague, "full"), theirs)
+        b.datastore(f"ds_bulk_{w:02d}", "blob-key", (colleague, "full"))
+    return tenant
+
+
+TENANTS: dict[str, Callable[..., Tenant]] = {"demo": demo_tenant, "large": large_tenant, "bulk": bulk_tenant}
 
 
 def build_tenant(name: str, **params: Any) -> Tenant:
-    """A tenant by name ("demo" takes no parameters; "large" takes large_tenant's keyword arguments)."""
+    """A tenant by name ("demo" takes no parameters; "large" and "bulk" take their function's keyword
+    arguments)."""
     if name not in TENANTS:
         raise ValueError(f"unknown tenant {name!r}; known: {sorted(TENANTS)}")
     return TENANTS[name](**params)

@@ -377,6 +377,18 @@ class Simulator:
         with self._lock:
             self._log.clear()
 
+    @property
+    def log_seq(self) -> int:
+        """The sequence number of the last logged request (0 before the first)."""
+        with self._lock:
+            return self._log_seq
+
+    def log_since(self, seq: int) -> list[JSON]:
+        """Entries logged after `seq`, not copied (read them, do not change them): cheap for a benchmark's
+        tens of thousands of calls, where `log` would deep-copy them all."""
+        with self._lock:
+            return [entry for entry in self._log if entry["seq"] > seq]
+
     def _record(self, entry: JSON) -> None:
         with self._lock:
             self._log_seq += 1

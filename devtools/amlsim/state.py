@@ -177,6 +177,45 @@ class Collection:
         return len(self._order)
 
 
+class GeneratedCollection(Collection):
+    """`count` records made on demand from their index, nothing stored per record: a family of millions of
+    objects (a benchmark's 1 GB export) costs the simulator a few bytes. Read-only (these are listed, never
+    created or deleted through the API). A record's sequence number is its index + 1: keyset paging only needs
+    numbers that increase within one list."""
+
+    def __init__(self, count: int, make: Callable[[int], Record], index_of: Callable[[str], int | None]) -> None:
+        super().__init__()
+        self.total = count
+        self._make = make  # index -> Record
+        self._index_of = index_of  # id -> index, None when the id is not one of ours
+
+    def _at(self, index: int) -> Record:
+        record = self._make(index)
+        record.seq = index + 1
+        return record
+
+    def add(self, record: Record) -> Record:
+        raise TypeError("a generated collection is read-only")
+
+    def get(self, id: str) -> Record | None:
+        index = self._index_of(id)
+        return self._at(index) if index is not None and 0 <= index < self.total else None
+
+    def remove(self, id: str) -> Record | None:
+        raise TypeError("a generated collection is read-only")
+
+    def page(self, after: int, size: int) -> tuple[list[Record], bool]:
+        start = max(0, after)
+        stop = min(self.total, start + size)
+        return [self._at(i) for i in range(start, stop)], stop < self.total
+
+    def __iter__(self) -> Iterator[Record]:
+        return (self._at(i) for i in range(self.total))
+
+    def __len__(self) -> int:
+        return self.total
+
+
 class WorkspaceData:
     """One workspace: its ARM resource and everything the data-plane services hold for it."""
 

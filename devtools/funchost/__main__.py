@@ -37,6 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-queues", action="store_true", help="do not poll queues")
     parser.add_argument("--stop-timeout", type=float, default=30.0, help="seconds to let invocations finish")
     parser.add_argument("--log-level", default=os.environ.get("FUNCHOST_LOG_LEVEL", "INFO"))
+    parser.add_argument(
+        "--queue-lease-seconds",
+        type=int,
+        default=int(os.environ.get("FUNCHOST_QUEUE_LEASE_SECONDS", "600")),
+        help="how long a received message stays invisible (renewed while its invocation runs); a killed host's "
+        "messages come back after this (the real host uses 10 minutes)",
+    )
     args = parser.parse_args(argv)
 
     configure_logging(args.log_level)
@@ -63,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             timers=not args.no_timers,
             queues=not args.no_queues,
             stop_timeout=args.stop_timeout,
+            queue_lease_seconds=args.queue_lease_seconds,
         )
         host.start()
     except (LoadError, ConfigError, OSError) as exc:

@@ -1,0 +1,134 @@
+"""The OpenAPI 3.1 document: current in the repository, complete (every route), served anonymously, and true
+(schemathesis property-based tests against the local host: no 5xx, every response conforms)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from shared import openapi
+from tests.security.conftest import Api
+from tests.security.idp import OFFICER
+from tests.security.routes import http_routes
+
+MAX_EXAMPLES = 12  # per operation and generation mode: bounded, so the run adds seconds, not minutes
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
+
+
+def test_the_document_in_the_repository_is_current() -> None:
+    assert openapi.DOCUMENT_PATH.read_text() == openapi.text(), "run: python -m shared.openapi"
+
+
+def test_every_http_route_is_in_the_document_with_its_methods_and_problem_answers() -> None:
+    document = openapi.document()
+    for route in http_routes():
+        operations = document["paths"].get(route.openapi_path)
+        assert operations is not None, f"{route.route} is not in the OpenAPI document"
+        for method in route.methods:
+            operation = operations.get(method.lower())
+            assert operation is not None, f"{method} {route.route}"
+            assert operation["operationId"] == route.handler
+            if not route.anonymous:
+                assert "401" in operation["responses"]
+                for status in ("400", "403"):
+                    content = operation["responses"][status]["content"]
+                    assert list(content) == ["application/problem+json"], (route.route, status)
+
+
+def test_the_document_is_valid_openapi_3_1() -> None:
+    schema = schemathesis.openapi.from_dict(openapi.document())
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) == sum(len(r.methods) for r in http_routes())
+
+
+def test_the_host_serves_the_document_anonymously(api: Api) -> None:
+    response = api.session.get(f"{api.stack.api_url}/v1/openapi.json", timeout=10)
+    assert response.status_code == 200
+    assert response.json() == json.loads(openapi.text())
+
+
+def _runner(strategy: Any, label: str, body: Any) -> Any:
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=strategy)
+    def run(case: Any) -> None:
+        body(case)
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def cases_run() -> Counter[str]:
+    return Counter()
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
+def test_property_based_every_answer_conforms_and_none_is_a_server_error(
+    api: Api, mode: GenerationMode, cases_run: Counter[str], capsys: Any
+) -> None:
+    # Given the document the host serves, and a caller with the function key and a token holding every role
+    schema = schemathesis.openapi.from_dict(api.session.get(f"{api.stack.api_url}/v1/openapi.json").json())
+    headers = {"x-functions-key": api.stack.function_key, **api.idp.headers(OFFICER)}
+    failures: list[str] = []
+    checks = [*CHECKS, negative_data_rejection] if mode == GenerationMode.NEGATIVE else CHECKS
+
+    def _one(case: Any, label: str) -> None:
+        response = case.call(base_url=api.stack.api_url, headers=headers, session=api.session)
+        cases_run[mode.value] += 1
+        statuses[response.status_code] += 1
+        try:
+            case.validate_response(response, checks=checks, headers=headers)
+        except AssertionError as exc:
+            failures.append(f"{label} {response.status_code}: {str(exc)[:600]}")
+            raise
+
+    statuses: Counter[int] = Counter()
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        label = f"{operation.method.upper()} {operation.path}"
+        try:
+            strategy = operation.as_strategy(generation_mode=mode)
+        except Exception as exc:  # an operation with nothing to make invalid
+            cases_run[f"{mode.value} skipped"] += 1
+            print(f"{label}: no {mode.value} cases ({type(exc).__name__})")
+            continue
+
+        run = _runner(strategy, label, lambda case, label=label: _one(case, label))
+        try:
+            run()
+        except Unsatisfiable:  # nothing to make invalid (an operation without parameters or body)
+            cases_run[f"{mode.value} skipped"] += 1
+        except Exception as exc:  # the failure is recorded above (hypothesis re-raises the shrunk one)
+            if not failures:
+                failures.append(f"{label}: {type(exc).__name__}: {str(exc)[:600]}")
+    with capsys.disabled():
+        print(f"\n[schemathesis] {mode.value}: {cases_run[mode.value]} cases run, statuses {dict(statuses)}")
+    assert failures == []
+    assert cases_run[mode.value] >= 50
