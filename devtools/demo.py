@@ -194,6 +194,64 @@ def _ids(snapshot: dict[str, Any]) -> set[tuple[str, str]]:
     return set(_bodies(snapshot))
 
 
+def offboarding_step(stack: LocalStack, person_key: str = "bob") -> bool:
+    """An HR system offboards an employee: a CloudEvents event on the queue, no ticket, no API call."""
+    from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+
+    sim = stack.simulator
+    assert sim is not None
+    person = sim.tenant.people[person_key]
+    print(
+        f"\n[4] Offboarding: HR puts a CloudEvents event for an employee ({person_key}) on the offboarding queue"
+    )
+    event = {
+        "specversion": "1.0",
+        "id": f"hr-{int(time.time())}",
+        "source": "/hr/workday",
+        "type": "com.contoso.hr.employee.offboarded",
+        "data": {
+            "objectId": person.object_id,
+            "tenantId": sim.tenant.tenant_id,
+            "userPrincipalName": person.upn,
+            "mail": person.email,
+        },
+    }
+    queue = QueueClient(
+        stack.settings["AzureWebJobsStorage__queueServiceUri"],
+        stack.settings["DSR_OFFBOARDING_QUEUE"],
+        credential=ManagedIdentityCredential(client_id=APP_CLIENT_ID),
+        message_encode_policy=TextBase64EncodePolicy(),
+    )
+    t0 = time.monotonic()
+    queue.send_message(json.dumps(event))
+    queue.send_message(json.dumps(event))  # delivered twice, as queues may: starts nothing more
+    search = f"{stack.api_url}/v1/requests:search"
+    headers = {"x-functions-key": stack.function_key}
+    found: list[dict[str, Any]] = []
+    while time.monotonic() - t0 < 60 and not found:
+        answer = requests.post(
+            search, json={"subjectObjectId": person.object_id}, headers=headers, timeout=30
+        )
+        found = [r for r in answer.json()["value"] if r["source"] == "offboarding"]
+        time.sleep(0.5)
+    if len(found) != 1:
+        print(f"  expected one offboarding request, found {len(found)}")
+        return False
+    print(f"  -> request {found[0]['id']} ({found[0]['type']}, started by the event; approval by policy)")
+    done = wait(stack, f"{stack.api_url}/v1/requests/{found[0]['id']}", show=True)
+    record = erasure_record(stack, done["id"])
+    show_record(record)
+    duplicates = requests.get(
+        f"{stack.api_url}/v1/offboarding/events", params={"status": "duplicate"}, headers=headers, timeout=30
+    ).json()["value"]
+    print(
+        f"  {done['status']} in {time.monotonic() - t0:.1f}s; the second delivery was recorded as a duplicate "
+        f"of it: {any(d['duplicateOf'] == done['id'] for d in duplicates)}"
+    )
+    deleted = [i for i in record["items"] if i["outcome"] == "deleted"]
+    return bool(deleted) and any(d["duplicateOf"] == done["id"] for d in duplicates)
+
+
 def main() -> int:
     started = time.monotonic()
     print(
@@ -213,7 +271,8 @@ def main() -> int:
         }
         exported = export_step(stack, body)
         erased = erasure_step(stack, body)
-    ok = exported and erased
+        offboarded = offboarding_step(stack)
+    ok = exported and erased and offboarded
     print(f"\nDemo {'passed' if ok else 'FAILED'} in {time.monotonic() - started:.1f}s")
     return 0 if ok else 1
 
