@@ -307,7 +307,15 @@ def write_doc(report: SoakReport, args: argparse.Namespace) -> Path:
     for line in report.lines():
         name, _, value = line.partition(": ")
         text.append(f"| {name} | {value} |")
-    text += ["", f"Result: {'PASS' if report.ok else 'FAIL'}", ""]
+    text += [
+        "",
+        f"Result: {'PASS' if report.ok else 'FAIL'}",
+        "",
+        "An erasure that ends `completed_with_errors` is the truthful outcome when some of the person's objects are",
+        "still used by someone else's (409): they are kept and reported in the erasure record, never forced.",
+        "Exports must all end `completed` and equal the ground truth record for record.",
+        "",
+    ]
     path.write_text("\n".join(text))
     return path
 
