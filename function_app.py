@@ -117,6 +117,11 @@ def finalize_poison(msg: func.QueueMessage) -> None:
     )
 
 
+@app.timer_trigger(arg_name="timer", schedule="0 30 2 * * *")
+def purge_packages(timer: func.TimerRequest) -> None:
+    workflow.purge_expired_packages(get_runtime())
+
+
 @app.timer_trigger(arg_name="timer", schedule="0 */5 * * * *")
 def sweep(timer: func.TimerRequest) -> None:
     workflow.sweep(get_runtime())

@@ -328,6 +328,7 @@ module functionApp 'app/function.bicep' = {
     entraJwksUrl: entraJwksUrl
     entraAllowedHosts: entraAllowedHosts
     packageSasMinutes: packageSasMinutes
+    packageRetentionDays: exportRetentionDays
     rateReadsPerSecond: rateReadsPerSecond
     rateReadBurst: rateReadBurst
     rateDeletesPerSecond: rateDeletesPerSecond

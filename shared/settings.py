@@ -65,6 +65,7 @@ ENTRA_ISSUERS: Final = "DSR_ENTRA_ISSUERS"
 ENTRA_JWKS_URL: Final = "DSR_ENTRA_JWKS_URL"
 ENTRA_ALLOWED_HOSTS: Final = "DSR_ENTRA_ALLOWED_HOSTS"
 PACKAGE_SAS_MINUTES: Final = "DSR_PACKAGE_SAS_MINUTES"
+PACKAGE_RETENTION_DAYS: Final = "DSR_PACKAGE_RETENTION_DAYS"
 
 DEFAULT_ARM_BASE_URL: Final = "https://management.azure.com"
 DEFAULT_EXPERIMENTS_BASE_URL: Final = "https://{location}.experiments.azureml.net"
@@ -171,6 +172,7 @@ class Settings:
     entra_jwks_url: str = DEFAULT_ENTRA_JWKS_URL
     entra_allowed_hosts: tuple[str, ...] = _csv(DEFAULT_ENTRA_ALLOWED_HOSTS)
     package_sas_minutes: int = 15
+    package_retention_days: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -230,6 +232,7 @@ class Settings:
             entra_jwks_url=optional(ENTRA_JWKS_URL, DEFAULT_ENTRA_JWKS_URL),
             entra_allowed_hosts=_csv(optional(ENTRA_ALLOWED_HOSTS, DEFAULT_ENTRA_ALLOWED_HOSTS)),
             package_sas_minutes=min(60, max(1, int(optional(PACKAGE_SAS_MINUTES, "15")))),
+            package_retention_days=max(1, int(optional(PACKAGE_RETENTION_DAYS, "30"))),
         )
 
     def service_base(self, service: str) -> str:

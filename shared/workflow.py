@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import json
 import logging
 import uuid
 from collections import defaultdict
 from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
 
 from shared import audit
 from shared import settings as names
@@ -721,3 +724,40 @@ def retry(rt: Runtime, request_id: str, principal: Principal) -> DsrRequest:
         rt.storage.send(names.PLAN_QUEUE, {"requestId": request.id})
     log.info("request %s: %d failed task(s) re-enqueued", request.id, len(failed))
     return request
+
+
+def purge_expired_packages(rt: Runtime) -> int:
+    """Timer: delete the package of every request that ended more than DSR_PACKAGE_RETENTION_DAYS ago (the
+    lifecycle rule in infra does the same by blob age; this one also records it on the request and in the audit
+    trail). Returns how many packages were purged."""
+    cutoff = utcnow() - dt.timedelta(days=rt.settings.package_retention_days)
+    purged = 0
+    for status in sorted(TERMINAL_REQUEST):
+        for request in rt.store.requests_with_status(status):
+            if (
+                request.links.get("packagePurgedAt")
+                or not request.completed_at
+                or request.completed_at > cutoff
+            ):
+                continue
+            blobs = [b.name for b in rt.storage.container.list_blobs(name_starts_with=f"{request.id}/")]
+            for name in blobs:
+                with contextlib.suppress(ResourceNotFoundError):
+                    rt.storage.container.delete_blob(name)
+            request.links["packagePurgedAt"] = iso(utcnow())
+            try:
+                rt.store.update_request(request)
+            except ConcurrencyError:
+                continue
+            audit.record(
+                rt,
+                request.id,
+                "workflow.purge",
+                "package-purged",
+                None,
+                {"files": len(blobs), "retentionDays": rt.settings.package_retention_days},
+            )
+            purged += 1
+    if purged:
+        log.info("purged %d expired export package(s)", purged)
+    return purged

@@ -83,6 +83,7 @@ param entraIssuers string
 param entraJwksUrl string
 param entraAllowedHosts string
 param packageSasMinutes int
+param packageRetentionDays int
 param rateReadsPerSecond string
 param rateReadBurst string
 param rateDeletesPerSecond string
@@ -317,6 +318,11 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'DSR_PACKAGE_SAS_MINUTES'
           value: string(packageSasMinutes)
+        }
+        // Days an export package is kept after its request ended: the purge timer, as the lifecycle rule.
+        {
+          name: 'DSR_PACKAGE_RETENTION_DAYS'
+          value: string(packageRetentionDays)
         }
       ]
     }
