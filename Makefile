@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 IAC_VENV  := .local/iac-venv
 IAC_STAMP := $(IAC_VENV)/.installed
 
-.PHONY: soak install demo test test-fast lint iac-check fmt clean
+.PHONY: soak install demo test test-fast lint iac-check fmt clean bench
 
 install: $(STAMP) $(IAC_STAMP) node_modules/.installed
 
@@ -55,3 +55,14 @@ clean:
 # Chaos soak (bounded; stops by itself): writes its figures to docs/reliability.md.
 soak: install
 	$(PY) -m devtools.soak
+
+# Performance (about 20 minutes on 2 cores): writes docs/benchmarks.md and docs/benchmarks.png. Its tools
+# (matplotlib, psutil, py-spy) come from requirements-bench.txt, never from the deployed requirements.txt.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	touch $@
+
+bench: $(STAMP) $(BENCH_STAMP) node_modules/.installed
+	$(PY) -m devtools.bench

@@ -71,6 +71,15 @@ def with_query(url: str, params: Mapping[str, str] | None) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
 
 
+def fixed_tls_verify() -> str | bool | None:
+    """What to verify TLS with when the environment configures no proxy (None when it does). requests otherwise
+    scans the whole environment (proxies, no_proxy, .netrc, CA bundle) on every call: a tenth of a busy
+    worker's CPU. With no proxy, the one thing to read from it is the CA bundle, once."""
+    if urllib.request.getproxies():
+        return None
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+
+
 def parse_retry_after(value: str | None, default: float) -> float:
     if not value:
         return default
@@ -191,12 +200,9 @@ class AzureMLClient:
         if session is None:
             adapter = requests.adapters.HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
             self.session.mount("https://", adapter)
-            if not urllib.request.getproxies():
-                # No proxy is configured: read the CA bundle once instead of letting requests scan the whole
-                # environment (proxies, no_proxy, .netrc) on every call, a tenth of a busy worker's CPU.
-                self.session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get(
-                    "CURL_CA_BUNDLE", True
-                )
+            verify = fixed_tls_verify()
+            if verify is not None:
+                self.session.verify = verify
                 self.session.trust_env = False
         self._token: tuple[str, float] | None = None
         self._token_lock = threading.Lock()

@@ -43,8 +43,11 @@ def task_folder(task: Task) -> str:
     )
 
 
+_LINE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))  # one encoder, reused
+
+
 def line(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+    return _LINE.encode(record).encode() + b"\n"
 
 
 def jsonl(records: list[dict[str, Any]]) -> bytes:
@@ -122,10 +125,24 @@ class OutputWriter:
 
     def commit_all(self, task: Task) -> None:
         """Commit every output's blocks and record path, records, bytes and sha-256 in task.outputs (hashed
-        while staging when this writer wrote the whole output, else read back)."""
-        self.flush(task)
+        while staging when this writer wrote the whole output, else read back). An output still wholly in the
+        buffer is written with one Put Blob instead of a block and a commit."""
         for output, state in task.checkpoint.get("outputs", {}).items():
             blob = self._blob(state["path"])
+            if not state["sizes"] and self._pending.get(output):
+                lines = self._pending.pop(output)
+                self._pending_bytes.pop(output, None)
+                data = b"".join(lines)
+                blob.upload_blob(data, overwrite=True)
+                state["records"] += len(lines)
+                task.outputs[output] = {
+                    "path": state["path"],
+                    "records": state["records"],
+                    "bytes": len(data),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                }
+                continue
+            self._stage(task, output)
             blocks, first = [], 0
             for count in state["sizes"]:
                 blocks.append(BlobBlock(range_block_id(output, first, count)))

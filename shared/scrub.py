@@ -8,6 +8,7 @@ connection string are redacted wherever they appear.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -22,6 +23,17 @@ _SECRET_VALUE = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_name(key: str) -> bool:
+    # Records of one family share their field names: the regex runs once per name, not once per field.
+    return _SECRET_NAME.search(key) is not None
+
+
+def _secret_value(text: str) -> bool:
+    # Every pattern needs an "=" or "-----": most values are ruled out without the regex.
+    return ("=" in text or "-----" in text) and _SECRET_VALUE.search(text) is not None
+
+
 def scrub(value: Any) -> tuple[Any, int]:
     """Return (a scrubbed copy, how many values were redacted)."""
     count = 0
@@ -31,11 +43,7 @@ def scrub(value: Any) -> tuple[Any, int]:
         if isinstance(node, dict):
             out: dict[str, Any] = {}
             for key, item in node.items():
-                if (
-                    _SECRET_NAME.search(str(key))
-                    and item not in (None, "", [], {})
-                    and not isinstance(item, bool)
-                ):
+                if _secret_name(str(key)) and item not in (None, "", [], {}) and not isinstance(item, bool):
                     if isinstance(item, dict | list):
                         out[key] = walk(item)
                     else:
@@ -46,7 +54,7 @@ def scrub(value: Any) -> tuple[Any, int]:
             return out
         if isinstance(node, list):
             return [walk(item) for item in node]
-        if isinstance(node, str) and _SECRET_VALUE.search(node):
+        if isinstance(node, str) and _secret_value(node):
             count += 1
             return REDACTED
         return node

@@ -22,7 +22,7 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure.storage.queue import QueueServiceClient, TextBase64EncodePolicy
 
 from shared import settings as names
-from shared.amlclient import TokenCredential
+from shared.amlclient import TokenCredential, fixed_tls_verify
 from shared.matching import Subject
 from shared.model import OPEN_TASK, DsrRequest, Task, WorkspaceRef
 
@@ -52,9 +52,13 @@ class Storage:
 
     def __init__(self, settings: names.Settings, credential: TokenCredential) -> None:
         self.settings = settings
-        self.blob_service = BlobServiceClient(settings.blob_service_uri, credential=credential)
-        self.queue_service = QueueServiceClient(settings.queue_service_uri, credential=credential)
-        self.table_service = TableServiceClient(settings.table_service_uri, credential=credential)
+        verify = fixed_tls_verify()  # no proxy: the SDK's requests session stops re-reading the environment
+        fixed: dict[str, Any] = (
+            {} if verify is None else {"use_env_settings": False, "connection_verify": verify}
+        )
+        self.blob_service = BlobServiceClient(settings.blob_service_uri, credential=credential, **fixed)
+        self.queue_service = QueueServiceClient(settings.queue_service_uri, credential=credential, **fixed)
+        self.table_service = TableServiceClient(settings.table_service_uri, credential=credential, **fixed)
         self._ready = False
         self._lock = threading.Lock()
 

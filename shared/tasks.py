@@ -42,7 +42,7 @@ from shared.storage import ConcurrencyError
 log = logging.getLogger(__name__)
 
 MAX_TRANSIENT_ATTEMPTS = 5
-CHECKPOINT_SECONDS = 2.0  # between pages; see TaskContext.save_soon
+CHECKPOINT_SECONDS = 5.0  # between pages; see TaskContext.save_soon
 LEASE_GRACE_SECONDS = 60
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import email.utils
 import json
 import math
 import random
@@ -120,6 +121,7 @@ class Simulator:
         self._buckets: dict[tuple[str, str, str, str], _Bucket] = {}
         self._hostile: set[str] = set()
         self._hostile_base = "https://attacker.invalid"
+        self._verified: dict[str, dict[str, Any]] = {}  # token -> claims (see _verify)
         self._request_counter = 0
         self._connections: set[socket.socket] = set()
         self.connections_accepted = 0  # TLS connections opened by clients (keep-alive keeps this low)
@@ -410,6 +412,19 @@ class Simulator:
                 return fault
         return None
 
+    def _verify(self, token: str) -> dict[str, Any]:
+        """The issuer's check, remembered per token (a client sends the same token thousands of times); the
+        validity window is checked on every call."""
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self.issuer.verify(token, ARM_AUDIENCES)
+            if len(self._verified) > 1000:
+                self._verified.clear()
+            self._verified[token] = claims
+        elif not claims.get("nbf", 0) <= time.time() < claims.get("exp", 0):
+            raise TokenError("token expired or not yet valid")
+        return claims
+
     def _authenticate(self, header: str | None) -> tuple[str, str | None, ApiResponse | None]:
         """("valid"|"missing"|"invalid", principal oid, 401 answer or None)."""
         challenge = (
@@ -432,7 +447,7 @@ class Simulator:
             answer.headers["WWW-Authenticate"] = challenge
             return "invalid", None, answer
         try:
-            claims = self.issuer.verify(token.strip(), ARM_AUDIENCES)
+            claims = self._verify(token.strip())
         except TokenError as exc:
             code = "ExpiredAuthenticationToken" if "expired" in str(exc) else "InvalidAuthenticationToken"
             answer = error(401, code, f"The access token is invalid: {exc}.")
@@ -560,6 +575,18 @@ class Simulator:
             "principal_id": self.issuer.principal_id,
             "client_id": self.issuer.client_id,
         }
+
+
+_date: tuple[int, str] = (0, "")
+
+
+def _http_date() -> str:
+    """The Date header, formatted once a second."""
+    global _date
+    now = int(time.time())
+    if _date[0] != now:
+        _date = (now, email.utils.formatdate(now, usegmt=True))
+    return _date[1]
 
 
 class _TlsServer(ThreadingHTTPServer):
@@ -741,7 +768,7 @@ class _Handler(BaseHTTPRequestHandler):
         head = [
             f"{self.protocol_version} {answer.status} {phrase}",
             f"Server: {self.server_version}",
-            f"Date: {self.date_time_string()}",
+            f"Date: {_http_date()}",
             f"x-ms-request-id: {request_id}",
             f"x-ms-correlation-request-id: {request_id}",
         ]

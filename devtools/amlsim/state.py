@@ -183,7 +183,9 @@ class GeneratedCollection(Collection):
     created or deleted through the API). A record's sequence number is its index + 1: keyset paging only needs
     numbers that increase within one list."""
 
-    def __init__(self, count: int, make: Callable[[int], Record], index_of: Callable[[str], int | None]) -> None:
+    def __init__(
+        self, count: int, make: Callable[[int], Record], index_of: Callable[[str], int | None]
+    ) -> None:
         super().__init__()
         self.total = count
         self._make = make  # index -> Record

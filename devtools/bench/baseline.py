@@ -106,7 +106,9 @@ class SequentialExporter:
         # E3, E4: compute targets
         for item in list(self.walk(f"{arm}{arm_id}/computes", {"api-version": ARM_VERSION})):
             if mine(item):
-                detail = self.get(f"{arm}{arm_id}/computes/{quote(item['name'], safe='')}", {"api-version": ARM_VERSION})
+                detail = self.get(
+                    f"{arm}{arm_id}/computes/{quote(item['name'], safe='')}", {"api-version": ARM_VERSION}
+                )
                 self.keep("computes", detail or item)
         # E5: experiments; E6-E10 for every experiment (the subject's runs can be in anyone's experiment)
         base = f"{history}/history/v1.0{arm_id}/experiments"
@@ -140,7 +142,9 @@ class SequentialExporter:
         # E11, E12: notification tasks
         for item in list(self.walk(f"{history}/notification/v1.0{arm_id}/tasks")):
             if mine(item):
-                self.keep("tasks", self.get(f"{history}/notification/v1.0{arm_id}/tasks/{item['id']}") or item)
+                self.keep(
+                    "tasks", self.get(f"{history}/notification/v1.0{arm_id}/tasks/{item['id']}") or item
+                )
         # E13, E14: datastores, never with their secrets
         no_secret = {"includeSecret": "false"}
         for item in list(self.walk(f"{history}/datastore/v1.0{arm_id}/datastores", no_secret)):
@@ -197,4 +201,3 @@ def pipeline_refs(run: dict[str, Any]) -> list[tuple[str, str]]:
     if properties.get("azureml.pipelineTemplateId"):
         refs.append(("template", str(properties["azureml.pipelineTemplateId"])))
     return refs
-

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
 import requests
 
 from devtools import processes
@@ -60,6 +59,8 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
+    import psutil  # requirements-bench.txt: the harness's logic is tested without it
+
     times = psutil.Process(pid).cpu_times()
     return float(times.user + times.system)
 
@@ -77,9 +78,7 @@ class CpuMeter:
         return self
 
     def stop(self) -> dict[str, float]:
-        self.used = {
-            name: round(cpu_seconds(pid) - self.before[name], 2) for name, pid in self.pids.items()
-        }
+        self.used = {name: round(cpu_seconds(pid) - self.before[name], 2) for name, pid in self.pids.items()}
         return self.used
 
 
@@ -88,6 +87,8 @@ class RssSampler:
     example records written so far) as the x of each sample."""
 
     def __init__(self, pid: int, interval: float = 0.25) -> None:
+        import psutil
+
         self.proc = psutil.Process(pid)
         self.interval = interval
         self.samples: list[tuple[float, float]] = []  # (seconds since start, MiB)
@@ -99,7 +100,7 @@ class RssSampler:
         while not self._stop.wait(self.interval):
             try:
                 rss = self.proc.memory_info().rss / 2**20
-            except psutil.Error:
+            except Exception:  # the process is gone
                 return
             self.samples.append((round(time.monotonic() - self._t0, 2), round(rss, 1)))
 
@@ -114,7 +115,8 @@ class RssSampler:
 
 def stack_pids(stack: LocalStack) -> dict[str, int]:
     """The processes of the stack: the bench itself (it runs the simulator), Azurite, each host."""
-    assert stack.azurite is not None and stack.azurite.proc is not None
+    assert stack.azurite is not None
+    assert stack.azurite.proc is not None
     pids = {"bench + simulator": os.getpid(), "azurite": stack.azurite.proc.pid}
     for i, host in enumerate(stack.host_processes):
         pids[f"host {i + 1}"] = host.proc.pid
