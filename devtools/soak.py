@@ -55,6 +55,7 @@ class SoakReport:
     statuses: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     host_kills: int = 0
+    host_kills_in_flight: int = 0  # kills that happened while requests were still open
     azurite_restarts: int = 0
     sweeps: int = 0
     calls: int = 0
@@ -83,7 +84,8 @@ class SoakReport:
             f"requests: {self.requests} ({', '.join(f'{k} {v}' for k, v in sorted(self.statuses.items()))})",
             f"faults injected: {sum(self.faults.values())} "
             f"({', '.join(f'{k} {v}' for k, v in sorted(self.faults.items()))})",
-            f"host processes killed and replaced: {self.host_kills}; Azurite restarts: {self.azurite_restarts}; "
+            f"host processes killed and replaced: {self.host_kills} "
+            f"({self.host_kills_in_flight} while requests were open); Azurite restarts: {self.azurite_restarts}; "
             f"sweeps: {self.sweeps}",
             f"Azure ML calls: {self.calls}; records compared: {self.records_compared}",
             f"mismatches: {len(self.mismatches)}; over-deletions: {len(self.over_deletions)}; "
@@ -115,6 +117,7 @@ def run(
     restart_azurite: bool = True,
     fault_probability: float = 0.08,
     deadline_s: float = 600.0,
+    chaos_within_s: float = 25.0,
     seed: int = 7,
     log: Any = print,
 ) -> SoakReport:
@@ -163,28 +166,23 @@ def run(
                     time.sleep(1)
                 raise RuntimeError(f"could not submit {kind} for {person}")
 
-            plan = [("erasure", p) for p in ERASED] + [("dry-run", DRY_RUN)]
-            plan += [("export", p) for _ in range(rounds) for p in EXPORTERS]
-            rng.shuffle(plan)
-            threads = [threading.Thread(target=submit_one, args=item) for item in plan]
-            for t in threads:
-                t.start()
-                time.sleep(rng.uniform(0.05, 0.4))
-
             stop = threading.Event()
+            all_terminal = threading.Event()
+            chaos_rng = random.Random(seed + 1)
 
             def chaos() -> None:
-                moments = sorted(rng.uniform(2, 25) for _ in range(kills))
-                restart_at = rng.uniform(8, 20) if restart_azurite else None
+                moments = sorted(chaos_rng.uniform(2, chaos_within_s) for _ in range(kills))
+                restart_at = chaos_rng.uniform(0.3, 0.8) * chaos_within_s if restart_azurite else None
                 t0 = time.monotonic()
                 while not stop.is_set() and (moments or restart_at is not None):
                     now = time.monotonic() - t0
                     if moments and now >= moments[0]:
                         moments.pop(0)
-                        victim = rng.choice(stack.host_processes)
+                        victim = chaos_rng.choice(stack.host_processes)
                         stack.kill_host(victim)
                         stack.start_host()
                         report.host_kills += 1
+                        report.host_kills_in_flight += not all_terminal.is_set()
                         log(f"  chaos: killed a host at {now:.1f}s and started another")
                     if restart_at is not None and now >= restart_at:
                         assert stack.azurite is not None
@@ -194,15 +192,24 @@ def run(
                         log(f"  chaos: restarted Azurite at {now:.1f}s (same ports, state on disk)")
                     stop.wait(0.2)
 
+            # The chaos clock starts with the first submission, so the faults meet requests in flight.
             chaos_thread = threading.Thread(target=chaos, daemon=True)
             chaos_thread.start()
+            plan = [("erasure", p) for p in ERASED] + [("dry-run", DRY_RUN)]
+            plan += [("export", p) for _ in range(rounds) for p in EXPORTERS]
+            rng.shuffle(plan)
+            threads = [threading.Thread(target=submit_one, args=item) for item in plan]
+            for t in threads:
+                t.start()
+                time.sleep(rng.uniform(0.05, 0.4))
+
             for t in threads:
                 t.join()
             report.requests = len(submitted)
             pending = {rid for _, _, rid in submitted}
             views: dict[str, dict[str, Any]] = {}
             last_sweep = time.monotonic()
-            while pending and time.monotonic() - started < deadline_s:
+            while (pending or chaos_thread.is_alive()) and time.monotonic() - started < deadline_s:
                 for rid in list(pending):
                     try:
                         view = status(stack, f"{stack.api_url}/v1/requests/{rid}")
@@ -211,6 +218,8 @@ def run(
                     if view["status"] in TERMINAL:
                         views[rid] = view
                         pending.discard(rid)
+                if not pending:
+                    all_terminal.set()
                 if time.monotonic() - last_sweep > 8:
                     last_sweep = time.monotonic()
                     try:

@@ -250,10 +250,13 @@ def finalize(rt: Runtime, request_id: str) -> str:
             if request.status != "cancelled":
                 next_tasks = _next_stage(request, tasks)
                 if next_tasks is not None:
+                    # Create the next stage's tasks before the stage change is stored: a concurrent finalize
+                    # then finds them open and waits, instead of completing the request without them.
+                    if next_tasks:
+                        spawn(rt, next_tasks)
                     request.updated_at = utcnow()
                     rt.store.update_request(request)
                     if next_tasks:
-                        spawn(rt, next_tasks)
                         return request.stage
                     continue
             return _complete(rt, request, tasks)

@@ -595,6 +595,9 @@ class _TlsServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    # socketserver listens with a backlog of 5: a burst of new connections (four hosts opening 32 each) then
+    # loses SYNs, and each lost one stalls its caller for a second or more. Azure's front ends do not.
+    request_queue_size = 256
 
     def __init__(
         self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext

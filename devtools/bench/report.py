@@ -301,12 +301,14 @@ def _part1(results: dict[str, Any]) -> list[str]:
         "  list the workspaces, then for each E2, E3/E4, E5, E6/E7 for every experiment, E8/E9, E10, E11/E12,",
         "  E13/E14, E15-E22, E23-E27, following every `nextLink`, reading each of the subject's records by its",
         f"  GET: **{c['baseline_wall_s']:.1f} s** for {c['baseline_calls']:,} calls.",
-        f"- Ratio: **{c['ratio']:.1f}x**. Both keep the same records (the same matching rule): product vs",
-        f"  client {_fmt_diff(c['product_vs_baseline'])}; product vs the simulator's ground truth",
-        f"  {_fmt_diff(c['product_vs_truth'])}; client vs truth {_fmt_diff(c['baseline_vs_truth'])}. The package's",
-        f"  files ({c['package_checks']['files']}) all match their sha-256; duplicates:",
-        f"  {c['package_checks']['duplicates']}. The product makes {c['product_calls'] - c['baseline_calls']} more",
-        "  calls: one discovery document per workspace.",
+        f"- Ratio: **{c['ratio']:.1f}x**.",
+        f"- Records ({c['records_product']:,}, the same matching rule on both sides): the product's package vs",
+        f"  the client's set: {_fmt_diff(c['product_vs_baseline'])}; the package vs the simulator's ground truth:",
+        f"  {_fmt_diff(c['product_vs_truth'])}; the client vs the truth: {_fmt_diff(c['baseline_vs_truth'])}.",
+        f"  Sha-256 mismatches in the package's {c['package_checks']['files']:,} files:",
+        f"  {c['package_checks']['hash_mismatches']}; duplicate records: {c['package_checks']['duplicates']}.",
+        f"  The product makes {c['product_calls'] - c['baseline_calls']} more calls: one discovery document per",
+        "  workspace.",
         "",
         "Both make the same calls, so the ratio is how the work is done, not how much of it: the client waits",
         "for each answer in turn; the product runs dozens of tasks at once (one per endpoint family per workspace,",
@@ -336,11 +338,18 @@ def _part3(results: dict[str, Any]) -> list[str]:
             f"{cpu.get('bench + simulator', 0):.0f} / {cpu.get('azurite', 0):.0f} / {hosts_cpu:.0f} s | "
             f"{r['cores_used']:.2f} |"
         )
+    ordered = sorted(part["scaleout"], key=lambda r: r["hosts"])
+    steps = "; ".join(
+        f"{a['hosts']} -> {b['hosts']} hosts: {100 * (b['calls_per_s'] / a['calls_per_s'] - 1):+.0f}% calls/s"
+        for a, b in itertools.pairwise(ordered)
+    )
     rows += [
         "",
+        f"{steps}. It flattens at {flattens_at(part['scaleout'])['hosts']} hosts.",
+        "",
         "One host is bounded by its own GIL (a Python process runs Python on one core at a time) and its 32",
-        "threads; a second process doubles the CPU the product can use. Past that the curve is flat: the two",
-        "cores are busy (the simulator, Azurite and the hosts share them), so a fourth process only adds",
+        "threads; a second process doubles the CPU the product can use. Past that nothing is left to gain: the",
+        "two cores are shared by the hosts, Azurite and the simulator, so a fourth process only adds",
         "contention. On Azure each instance brings its own cores, and `FUNCTIONS_WORKER_PROCESS_COUNT` gives an",
         "instance more than one Python worker: the same step from 1 to 2 processes, without the shared ceiling.",
         "",
@@ -369,7 +378,8 @@ def _part2(results: dict[str, Any]) -> list[str]:
         limiter = (
             f"{run.get('limiter_burst', ceiling['burst']):g} / {run.get('limiter_rate', ceiling['rate']):g}/s"
         )
-        for i, b in enumerate(run["buckets"]):
+        drained = [b for b in run["buckets"] if b["calls"] > ceiling["burst"]]
+        for i, b in enumerate(drained):
             head = (
                 f"| {run['hosts']} | {limiter} | {run['wall_s']:.0f} s | {run['calls']:,} | {run['throttled']} "
                 if i == 0
@@ -382,21 +392,45 @@ def _part2(results: dict[str, Any]) -> list[str]:
             )
     rows += [
         "",
-        "One host paces itself to the bucket: its limiter holds the budget the service grants and the simulator",
-        "hardly ever has to refuse a call. The limiter is per process, though: two hosts that each hold the",
-        "whole budget ask for twice the refill rate together. The service's",
-        "`x-ms-ratelimit-remaining-subscription-reads` header pulls each limiter down to what is left, and the",
-        "429s are absorbed (a short `Retry-After` is waited in process, a long one re-enqueues the task), so the",
-        "export still completes at the ceiling, but a share of its calls are refused. With the budget split",
-        "between the processes (`DSR_RATE_READS_PER_SECOND` and `DSR_RATE_READ_BURST` divided by the number of",
-        "processes, i.e. by the Function App's maximum instance count in Azure) they stay under it together.",
-        "A split set for the maximum leaves budget unused when fewer instances run; limiters that estimate their",
-        "share from the remaining-reads header would not, and are the next step for the limiter. The ARM buckets",
-        "(management.azure.com) and the discovery documents see a few dozen calls each: within their bursts,",
-        "they are not part of the fraction.",
+        *_ceiling_text(ceiling),
+        "The table",
+        "shows the two data-plane buckets; the ARM buckets (management.azure.com) and the discovery documents",
+        "see a handful of calls each, within their bursts, and are not part of the fraction.",
         "",
     ]
     return rows
+
+
+def _ceiling_text(ceiling: dict[str, Any]) -> list[str]:
+    runs = {(r["hosts"], r.get("split", 1)): r for r in ceiling["runs"]}
+    one, full, split = runs.get((1, 1)), runs.get((2, 1)), runs.get((2, 2))
+    text = []
+    if one:
+        text += [
+            f"One host paces itself to the bucket: {one['fraction']:.2f} of the ceiling with {one['throttled']}",
+            "calls refused. The limiter is per process, though.",
+        ]
+    if full:
+        text += [
+            "Two hosts that each hold the whole budget ask for twice the refill rate together. The service's",
+            "`x-ms-ratelimit-remaining-subscription-reads` header pulls each limiter down to what is left and the",
+            "429s are absorbed (a short `Retry-After` is waited in process, a long one re-enqueues the task), so",
+            f"the export completes ({full['fraction']:.2f} of the ceiling), but {100 * full['throttled_share']:.0f}% of",
+            "its calls are refused first.",
+        ]
+    if split:
+        text += [
+            "With the budget split between them (`DSR_RATE_READS_PER_SECOND` and `DSR_RATE_READ_BURST` divided by",
+            "the number of processes, in Azure by the Function App's maximum instance count) they never meet a",
+            f"429, but each is held to its half whatever the other does: {split['fraction']:.2f} of the ceiling,",
+            "because the two rarely have equal work for the same bucket (towards the end only one has any).",
+        ]
+    text += [
+        "Neither configuration meets both goals with more than one process: that needs limiters that estimate",
+        "their share of a bucket from the service's remaining-reads header (or one shared limiter), which is",
+        "the next step for `shared/amlclient.RateLimiter`.",
+    ]
+    return text
 
 
 def _part4(results: dict[str, Any]) -> list[str]:
@@ -448,8 +482,8 @@ def _part5(results: dict[str, Any]) -> list[str]:
         f"- Sent {intake['sent']}, accepted {intake['ok']} (202), errors **{intake['errors']}**; throughput",
         f"  {intake['throughput']:.1f}/s.",
         f"- Latency p50 **{intake['p50_ms']:.0f} ms**, p99 **{intake['p99_ms']:.0f} ms**, max {intake['max_ms']:.0f} ms.",
-        f"- Host CPU {per:.0f} ms per request (validation, the request row, the subject index, the audit trail,",
-        "  the plan message: about eight storage calls through the Azure SDK).",
+        f"- Host CPU {per:.0f} ms per request: validation, then the request row, the subject index, the audit",
+        "  trail and the plan message, each a storage call through the Azure SDK.",
         "",
     ]
 
@@ -562,7 +596,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
             label=f"refill {ceiling['rate']:.0f}/s",
         )
         fraction = "—" if run["fraction"] is None else f"{run['fraction']:.2f}"
-        ax.set_title(f"2. 1 host vs ARM buckets: {fraction} of ceiling, {run['throttled']} x 429")
+        ax.set_title(f"2. Ceiling, 1 host: {fraction} of it, {run['throttled']} x 429")
         ax.set_xlabel("seconds")
         ax.set_ylabel("calls admitted per second")
         ax.legend(fontsize=8)
@@ -602,7 +636,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
         areas = list(reversed(profile["areas"]))
         ax.barh([r["area"] for r in areas], [100 * r["share"] for r in areas], color="#2ca02c")
         ax.set_xlabel("% of the worker's CPU (py-spy --gil samples)")
-        ax.set_title("Where a worker's CPU goes (part 1 export)")
+        ax.set_title("Profile: a worker's CPU by area")
         ax.tick_params(axis="y", labelsize=8)
     for row in axes:
         for a in row:

@@ -15,12 +15,14 @@ def test_a_short_chaos_soak_loses_nothing_and_deletes_nothing_extra():
         restart_azurite=True,
         fault_probability=0.05,
         deadline_s=240,
+        chaos_within_s=8,
         log=lines.append,
     )
     assert report.not_terminal == [], lines
     assert report.requests == 6
     assert report.azurite_restarts == 1
     assert report.host_kills == 1
+    assert report.host_kills_in_flight == 1, lines
     assert sum(report.faults.values()) > 0
     assert report.records_compared > 0
     assert report.mismatches == []

@@ -83,3 +83,45 @@ def test_hundreds_of_tasks_finishing_concurrently_end_the_request_once(rt, monke
     )
     assert manifest["families"]["noop"]["tasks"] == TASKS
     assert manifest["families"]["noop"]["seen"] == TASKS
+
+
+def test_a_concurrent_finalize_never_completes_a_request_whose_next_stage_is_being_spawned(rt, monkeypatch):
+    from shared.model import WorkspaceRef
+
+    ws = WorkspaceRef("3f2a1b4c-0000-4000-8000-0000000000a1", "rg", "mlw", "westeurope")
+    request = DsrRequest(
+        str(uuid.uuid4()),
+        "export",
+        Subject("0a1b2c3d-0000-4000-8000-000000000001"),
+        {"workspaces": []},
+        utcnow(),
+        status="running",
+        stage="collect",
+    )
+    rt.store.create_request(request)
+    runs = Task(
+        request.id,
+        "ws-x-runs-1",
+        "runs",
+        workspace=ws,
+        status="done",
+        found={"pipelines": {"graph": {"g1": "azureml.graphId of run r1"}}},
+    )
+    rt.store.create_tasks([runs])
+    real_spawn = workflow.spawn
+    outcomes = []
+
+    def racing_spawn(runtime, new_tasks):
+        # Another finalize message is handled at the worst moment: while this one moves to the next stage
+        monkeypatch.setattr(workflow, "spawn", real_spawn)
+        outcomes.append(workflow.finalize(runtime, request.id))
+        real_spawn(runtime, new_tasks)
+
+    monkeypatch.setattr(workflow, "spawn", racing_spawn)
+    outcomes.append(workflow.finalize(rt, request.id))
+    stored = rt.store.get_request(request.id)
+    assert stored is not None
+    assert stored.status == "running", outcomes  # not completed while the pipeline stage has work
+    assert stored.stage == "pipelines"
+    pipeline_tasks = [t for t in rt.store.list_tasks(request.id) if t.kind == "pipelines"]
+    assert [t.status for t in pipeline_tasks] == ["queued"]
