@@ -11,10 +11,11 @@ IAC_STAMP := $(IAC_VENV)/.installed
 
 install: $(STAMP) $(IAC_STAMP) node_modules/.installed
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 $(IAC_STAMP): requirements-iac.txt
@@ -30,7 +31,17 @@ node_modules/.installed: package.json package-lock.json
 demo: install
 	$(PY) -m devtools.demo
 
-test: install
+# tests/package renders the package's index.html in headless Chromium (Debian package `chromium`; we run as
+# root). The package lists are refreshed only when the install fails without it.
+CHROMIUM_STAMP := .local/chromium.installed
+
+$(CHROMIUM_STAMP):
+	test -x /usr/bin/chromium || DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \
+		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
+	mkdir -p $(@D)
+	touch $@
+
+test: install $(CHROMIUM_STAMP)
 	$(PY) -m pytest
 
 lint: install

@@ -6,7 +6,18 @@ import json
 
 import azure.functions as func
 
-from shared import http_api, http_lookup, http_ops, offboarding, settings, tasks, workflow
+from shared import (
+    callbacks,
+    deadlines,
+    http_api,
+    http_lookup,
+    http_ops,
+    offboarding,
+    settings,
+    tasks,
+    telemetry,
+    workflow,
+)
 from shared.runtime import get_runtime
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -42,6 +53,11 @@ def retry_request(req: func.HttpRequest) -> func.HttpResponse:
     return http_api.handle(req, http_ops.retry)
 
 
+@app.route(route="v1/requests/{id}:extend", methods=["POST"])
+def extend_request(req: func.HttpRequest) -> func.HttpResponse:
+    return http_api.handle(req, http_ops.extend_request)
+
+
 @app.route(route="v1/requests/{id}/audit", methods=["GET"])
 def get_request_audit(req: func.HttpRequest) -> func.HttpResponse:
     return http_api.handle(req, http_api.get_audit)
@@ -64,7 +80,7 @@ def search_requests(req: func.HttpRequest) -> func.HttpResponse:
 
 @app.route(route="v1/requests", methods=["GET"])
 def list_requests(req: func.HttpRequest) -> func.HttpResponse:
-    return http_api.handle(req, http_lookup.requests_by_subject)
+    return http_api.handle(req, http_lookup.list_requests)
 
 
 @app.route(route="v1/offboarding/events", methods=["GET"])
@@ -96,25 +112,31 @@ def release_scheduled(timer: func.TimerRequest) -> None:
 )
 def work_poison(msg: func.QueueMessage) -> None:
     body = json.loads(msg.get_body())
-    workflow.task_poisoned(get_runtime(), body["requestId"], body["taskId"], msg.dequeue_count)
+    with telemetry.correlation(body["requestId"]):
+        workflow.task_poisoned(get_runtime(), body["requestId"], body["taskId"], msg.dequeue_count)
 
 
 @app.queue_trigger(
     arg_name="msg", queue_name=settings.PLAN_QUEUE + "-poison", connection=settings.STORAGE_CONNECTION
 )
 def plan_poison(msg: func.QueueMessage) -> None:
-    workflow.request_poisoned(
-        get_runtime(), json.loads(msg.get_body())["requestId"], "plan", msg.dequeue_count
-    )
+    request_id = json.loads(msg.get_body())["requestId"]
+    with telemetry.correlation(request_id):
+        workflow.request_poisoned(get_runtime(), request_id, "plan", msg.dequeue_count)
 
 
 @app.queue_trigger(
     arg_name="msg", queue_name=settings.FINALIZE_QUEUE + "-poison", connection=settings.STORAGE_CONNECTION
 )
 def finalize_poison(msg: func.QueueMessage) -> None:
-    workflow.request_poisoned(
-        get_runtime(), json.loads(msg.get_body())["requestId"], "finalize", msg.dequeue_count
-    )
+    request_id = json.loads(msg.get_body())["requestId"]
+    with telemetry.correlation(request_id):
+        workflow.request_poisoned(get_runtime(), request_id, "finalize", msg.dequeue_count)
+
+
+@app.timer_trigger(arg_name="timer", schedule="0 15 * * * *")
+def mark_deadlines(timer: func.TimerRequest) -> None:
+    deadlines.mark_deadlines(get_runtime())
 
 
 @app.timer_trigger(arg_name="timer", schedule="0 30 2 * * *")
@@ -129,15 +151,34 @@ def sweep(timer: func.TimerRequest) -> None:
 
 @app.queue_trigger(arg_name="msg", queue_name=settings.PLAN_QUEUE, connection=settings.STORAGE_CONNECTION)
 def plan(msg: func.QueueMessage) -> None:
-    workflow.plan(get_runtime(), json.loads(msg.get_body())["requestId"])
+    request_id = json.loads(msg.get_body())["requestId"]
+    with telemetry.correlation(request_id):
+        workflow.plan(get_runtime(), request_id)
 
 
 @app.queue_trigger(arg_name="msg", queue_name=settings.WORK_QUEUE, connection=settings.STORAGE_CONNECTION)
 def work(msg: func.QueueMessage) -> None:
     body = json.loads(msg.get_body())
-    tasks.execute(get_runtime(), body["requestId"], body["taskId"])
+    with telemetry.correlation(body["requestId"]):
+        tasks.execute(get_runtime(), body["requestId"], body["taskId"])
 
 
 @app.queue_trigger(arg_name="msg", queue_name=settings.FINALIZE_QUEUE, connection=settings.STORAGE_CONNECTION)
 def finalize(msg: func.QueueMessage) -> None:
-    workflow.finalize(get_runtime(), json.loads(msg.get_body())["requestId"])
+    request_id = json.loads(msg.get_body())["requestId"]
+    with telemetry.correlation(request_id):
+        workflow.finalize(get_runtime(), request_id)
+
+
+@app.queue_trigger(arg_name="msg", queue_name=settings.CALLBACK_QUEUE, connection=settings.STORAGE_CONNECTION)
+def deliver_callback(msg: func.QueueMessage) -> None:
+    message = json.loads(msg.get_body())
+    with telemetry.correlation(message.get("requestId")):
+        callbacks.deliver(get_runtime(), message, msg.dequeue_count or 1)
+
+
+@app.queue_trigger(
+    arg_name="msg", queue_name=settings.CALLBACK_QUEUE + "-poison", connection=settings.STORAGE_CONNECTION
+)
+def callback_poison(msg: func.QueueMessage) -> None:
+    callbacks.record_poison(get_runtime(), msg.get_body(), msg.dequeue_count)

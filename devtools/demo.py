@@ -1,13 +1,18 @@
 """`make demo`: the main job end to end on the local stack.
 
-Starts Azurite (keyless), the Azure ML simulator (demo tenant) and the local Functions host; submits an export
-for one person through the HTTP API; shows progress until done; prints what the package holds; checks it against
-the simulator's ground truth (that person's records, nobody else's) and every sha-256; stops; exits 0 or 1.
+Starts Azurite (keyless), the Azure ML simulator (demo tenant) and the local Functions host; exports one person's
+data with the `dsr` command line (submit, status --watch with its progress bars, download with every sha-256
+checked); prints what the package holds; checks it against the simulator's ground truth (that person's records,
+nobody else's); then an erasure dry run, an approved erasure and an offboarding event through the HTTP API;
+stops; exits 0 or 1.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -17,7 +22,8 @@ from azure.identity import ManagedIdentityCredential
 from azure.storage.blob import ContainerClient
 
 from devtools.package_check import read_package
-from devtools.stack import APP_CLIENT_ID, LocalStack
+from devtools.stack import APP_CLIENT_ID, ROOT, LocalStack
+from dsr_cli import main as cli
 
 DEMO_PERSON = "alice"
 TERMINAL = {"completed", "completed_with_errors", "failed"}
@@ -98,38 +104,63 @@ def show_record(record: dict[str, Any]) -> None:
         print(f"  {family:<10} " + ", ".join(f"{outcome}: {n}" for outcome, n in sorted(counts.items())))
 
 
-def export_step(stack: LocalStack, body: dict[str, Any]) -> bool:
+def dsr(*argv: str, capture: bool = False) -> tuple[int, str]:
+    """Run the `dsr` command line in this process, as an officer would type it (printed first). Its progress
+    bars go to stderr; with `capture`, its stdout is returned instead of printed."""
+    print("  $ dsr " + " ".join(argv), flush=True)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out) if capture else contextlib.nullcontext():
+        code = cli.main(list(argv))
+    return code, out.getvalue()
+
+
+def export_step(stack: LocalStack, person: Any, subscriptions: list[str]) -> bool:
+    """The export, from submit to a verified download, through the `dsr` command line; then the package is
+    checked against the simulator's ground truth."""
     assert stack.simulator is not None
     print(
-        f"\n[1] Export: POST /api/v1/requests for the demo person across {len(body['scope']['subscriptions'])} subscriptions"
+        f"\n[1] Export with the dsr command line, for the demo person across {len(subscriptions)} subscriptions"
     )
+    os.environ.update(
+        {"DSR_API_URL": stack.host_processes[0].http_url, "DSR_FUNCTION_KEY": stack.function_key}
+    )
+    print("  (DSR_API_URL is the local Functions host; DSR_FUNCTION_KEY its key)")
     t0 = time.monotonic()
-    response = submit(stack, body, idempotency_key="demo-export-1")
-    print(f"  -> {response.status_code}, Location: {response.headers.get('Location')}")
-    if response.status_code != 202:
-        print(response.text)
+    scope = [flag for sub in subscriptions for flag in ("--subscription", sub)]
+    code, out = dsr(
+        "submit", "export", "--object-id", person.object_id, "--upn", person.upn, "--email", person.email,
+        *scope, "--reference", "DEMO-1", "--idempotency-key", "demo-export-1",
+        capture=True,
+    )  # fmt: skip
+    if code != 0:
         return False
-    view = wait(stack, response.headers["Location"], show=True)
+    request_id = out.strip()
+    print(f"  {request_id}")
+    code, out = dsr("status", request_id, "--watch", "--timeout", "300", capture=True)
     elapsed = time.monotonic() - t0
-    report = read_package(container_client(stack), view["id"])
-    print(f"\n  Request {view['id']}: {view['status']} in {elapsed:.1f}s (due {view['dueAt']})")
+    print("\n".join("  " + line for line in out.splitlines() if line.split()[:1] in (["status"], ["due"])))
+    if code != 0:
+        return False
+    downloads = ROOT / ".local" / "demo"
+    code, _ = dsr("download", request_id, "-o", str(downloads))
+    downloaded = code == 0
+
+    report = read_package(container_client(stack), request_id)
+    print(f"\n  Request {request_id}: completed in {elapsed:.1f}s")
     print(f"\n  {'file':<100} {'records':>7}  sha-256")
     for entry in report.manifest["files"]:
         print(f"  {entry['path']:<100} {entry['records']:>7}  {entry['sha256'][:16]}...")
     print("\n  Records per family: " + ", ".join(f"{f} {n}" for f, n in sorted(report.records.items())))
     calls = [e for e in stack.simulator.log if not e["path"].startswith("/_sim")]
-    print(f"  Azure ML API calls: {len(calls)}; package: dsr-exports/{view['id']}/manifest.json")
+    print(f"  Azure ML API calls: {len(calls)}; package: {downloads.relative_to(ROOT)}/{request_id}.zip")
     differences = report.compare(stack.simulator.truth(DEMO_PERSON))
     print(
         f"  Checked against the simulator's ground truth: {differences or 'equal (that person, nobody else)'}"
     )
-    print(f"  sha-256 of every file matches the manifest: {not report.hash_mismatches}")
-    return (
-        view["status"] == "completed"
-        and not differences
-        and not report.hash_mismatches
-        and not report.duplicates
+    print(
+        f"  sha-256 of every file matches the manifest (in storage and in the downloaded zip): {downloaded}"
     )
+    return downloaded and not differences and not report.hash_mismatches and not report.duplicates
 
 
 def erasure_step(stack: LocalStack, body: dict[str, Any]) -> bool:
@@ -269,7 +300,7 @@ def main() -> int:
             "scope": {"subscriptions": subscriptions},
             "reference": "DEMO-1",
         }
-        exported = export_step(stack, body)
+        exported = export_step(stack, person, subscriptions)
         erased = erasure_step(stack, body)
         offboarded = offboarding_step(stack)
     ok = exported and erased and offboarded

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import threading
@@ -49,6 +50,8 @@ class LocalStack:
     extra_settings: dict[str, str] = field(default_factory=dict)
     azurite_location: Path | None = None  # persist Azurite on disk (survives its restart); default in memory
     queue_lease_seconds: int = 600
+    # Port of a local https receiver of the signed callbacks (127.0.0.1, the stack's certificate); 0 = pick one.
+    callback_port: int = 0
     simulator: Simulator | None = None
     azurite: Azurite | None = None
     host_processes: list[HostProcess] = field(default_factory=list)
@@ -57,6 +60,7 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         cert, key = ensure_certificate(ROOT / ".local" / "tls")
+        self.callback_port = self.callback_port or _free_port()
         issuer = TokenIssuer(tenant_id=TENANT_ID, principal_id=APP_PRINCIPAL_ID, client_id=APP_CLIENT_ID)
         self.simulator = Simulator(
             self.tenant if self.tenant is not None else demo_tenant(),
@@ -85,6 +89,8 @@ class LocalStack:
             "DSR_PIPELINES_BASE_URL": urls["pipelines"],
             "DSR_ALLOWED_HOSTS": sim_host,
             "DSR_PSEUDONYM_KEY": secrets.token_urlsafe(32),
+            "DSR_CALLBACK_ALLOWED_HOSTS": f"127.0.0.1:{self.callback_port}",
+            "DSR_CALLBACK_SIGNING_KEY": secrets.token_urlsafe(32),
             "DSR_STATUS_RETRY_AFTER_SECONDS": "1",
             # Locally, the caller's identity comes from the headers Easy Auth sets in Azure (see principal.py).
             "DSR_TRUST_EASYAUTH_HEADERS": "true",
@@ -185,6 +191,12 @@ def _drain(proc: subprocess.Popen[bytes], sink: list[str]) -> None:
     threads = [threading.Thread(target=pump, args=(s,), daemon=True) for s in streams]
     for t in threads:
         t.start()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def wait_for(predicate: Any, timeout: float, interval: float = 0.2) -> Any:

@@ -57,6 +57,13 @@ param exportRetentionDays int = 30
 @minLength(32)
 param pseudonymKey string
 
+@description('DSR_CALLBACK_ALLOWED_HOSTS: hosts a request\'s callbackUrl may name (host, host:port, *.suffix), comma-separated; empty = no callback accepted.')
+param callbackAllowedHosts string = ''
+
+@description('HMAC key that signs the callbacks (at least 32 characters; required when callbackAllowedHosts is set). Stored in Key Vault; receivers hold the same key.')
+@secure()
+param callbackSigningKey string = ''
+
 // ---- HTTP API authentication ----
 
 @description('Client id of an Entra app registration that protects the HTTP API (App Service Authentication); empty = function keys only.')
@@ -146,6 +153,13 @@ param rateDeletesPerSecond string = '10'
 
 @description('DSR_RATE_DELETE_BURST: burst of Azure ML deletes.')
 param rateDeleteBurst string = '200'
+
+@description('DSR_RATE_SHARED: the instances share those buckets through Table storage (table DsrBudget).')
+param rateShared bool = true
+
+@description('DSR_RATE_FALLBACK_INSTANCES: while the shared buckets cannot be reached, each instance spends its own buckets divided by this many instances.')
+@minValue(1)
+param rateFallbackInstances int = 4
 
 // ---- HR offboarding: events on a queue start erasures without a ticket ----
 
@@ -250,6 +264,7 @@ module keyVault 'app/keyvault.bicep' = {
     location: location
     tags: tags
     pseudonymKey: pseudonymKey
+    callbackSigningKey: callbackSigningKey
   }
 }
 
@@ -274,6 +289,7 @@ module rbac 'app/rbac.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     keyVaultName: keyVault.outputs.name
     pseudonymKeySecretName: keyVault.outputs.pseudonymKeySecretName
+    callbackSigningKeySecretName: keyVault.outputs.callbackSigningKeySecretName
     offboardingQueueName: offboardingQueueName
     offboardingSenderPrincipalIds: offboardingSenderPrincipalIds
   }
@@ -297,6 +313,8 @@ module functionApp 'app/function.bicep' = {
     deploymentContainerName: storage.outputs.deploymentContainerName
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     pseudonymKeySecretUri: keyVault.outputs.pseudonymKeySecretUri
+    callbackSigningKeySecretUri: keyVault.outputs.callbackSigningKeySecretUri
+    callbackAllowedHosts: callbackAllowedHosts
     subnetId: network.outputs.appSubnetId
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
@@ -333,6 +351,8 @@ module functionApp 'app/function.bicep' = {
     rateReadBurst: rateReadBurst
     rateDeletesPerSecond: rateDeletesPerSecond
     rateDeleteBurst: rateDeleteBurst
+    rateShared: rateShared
+    rateFallbackInstances: rateFallbackInstances
   }
 }
 

@@ -23,12 +23,16 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 
+from shared import telemetry
 from shared.outbound import AllowList
+
+if TYPE_CHECKING:
+    from shared.budget import SharedBudget
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +98,11 @@ class RateLimiter:
     """Client-side token buckets per (subscription, host, reads|deletes), shaped like ARM's throttling
     (reads 250 burst / 25 per second, deletes 200 / 10 by default), so the product stays under the service's
     limit instead of finding it with 429s. The service's `x-ms-ratelimit-remaining-subscription-*` headers pull
-    a bucket down when other callers (other instances, other tools) have used the budget."""
+    a bucket down when other callers (other instances, other tools) have used the budget.
+
+    With `shared` (shared/budget.py) the buckets are shared by every instance: tokens are leased from Table
+    storage in small batches and spent here. While the shared budget cannot be reached, each process falls back
+    to its own buckets divided by `fallback_instances`."""
 
     def __init__(
         self,
@@ -103,8 +111,13 @@ class RateLimiter:
         delete_rate: float = 10.0,
         delete_burst: float = 200.0,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedBudget | None = None,
+        fallback_instances: int = 1,
     ) -> None:
         self.limits = {"reads": (read_rate, read_burst), "deletes": (delete_rate, delete_burst)}
+        self.shared = shared
+        share = 1.0 / max(1, fallback_instances) if shared is not None else 1.0
+        self.own_limits = {kind: (rate * share, burst * share) for kind, (rate, burst) in self.limits.items()}
         self.clock = clock
         self._buckets: dict[tuple[str, str, str], list[float]] = {}
         self._lock = threading.Lock()
@@ -119,7 +132,7 @@ class RateLimiter:
         return (subscription.lower(), parts.netloc.lower(), kind)
 
     def _bucket(self, key: tuple[str, str, str], now: float) -> list[float]:
-        rate, burst = self.limits[key[2]]
+        rate, burst = self.own_limits[key[2]]
         bucket = self._buckets.setdefault(key, [burst, now])
         bucket[0] = min(burst, bucket[0] + (now - bucket[1]) * rate)
         bucket[1] = now
@@ -127,12 +140,18 @@ class RateLimiter:
 
     def reserve(self, key: tuple[str, str, str]) -> float:
         """Take one token; return how long to wait before using it (0: now)."""
+        if self.shared is not None:
+            wait = self.shared.reserve(key, *self.limits[key[2]])
+            if wait is not None:
+                return wait
         with self._lock:
             bucket = self._bucket(key, self.clock())
             bucket[0] -= 1
-            return 0.0 if bucket[0] >= 0 else -bucket[0] / self.limits[key[2]][0]
+            return 0.0 if bucket[0] >= 0 else -bucket[0] / self.own_limits[key[2]][0]
 
     def give_back(self, key: tuple[str, str, str]) -> None:
+        if self.shared is not None and self.shared.give_back(key):
+            return
         with self._lock:
             self._bucket(key, self.clock())[0] += 1
 
@@ -144,6 +163,8 @@ class RateLimiter:
             left = float(remaining)
         except ValueError:
             return
+        if self.shared is not None:
+            self.shared.observe(key, left)
         with self._lock:
             bucket = self._bucket(key, self.clock())
             bucket[0] = min(bucket[0], left)
@@ -258,12 +279,14 @@ class AzureMLClient:
                     allow_redirects=False,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
+                telemetry.aml_call(host, 0)
                 if attempt >= self.max_attempts:
                     raise AmlError(0, type(exc).__name__, "no answer after retries", full_url) from exc
                 stats.retries += 1
                 self._backoff(attempt)
                 continue
             status = response.status_code
+            telemetry.aml_call(host, status)
             if self.limiter is not None:
                 header = "deletes" if method == "DELETE" else "reads"
                 self.limiter.observe(

@@ -53,6 +53,8 @@ REJECTED = "rejected"
 CANCELLED = "cancelled"
 STATUS_CHANGED = "status-changed"
 DELETE_SENT = "delete-sent"
+EXTENDED = "deadline-extended"
+DEADLINE = "deadline-flagged"
 
 
 @dataclass(frozen=True)

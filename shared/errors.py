@@ -82,6 +82,10 @@ class ConflictError(ProblemError):
     status, kind, title = 409, "conflict", "The request conflicts with the current state"
 
 
+class GoneError(ProblemError):
+    status, kind, title = 410, "gone", "No longer available"
+
+
 class ServiceUnavailableError(ProblemError):
     status, kind, title = 503, "service-unavailable", "A service this call depends on did not answer"
 

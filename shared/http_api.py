@@ -18,17 +18,19 @@ from urllib.parse import urlsplit
 import azure.functions as func
 from pydantic import ValidationError
 
-from shared import audit, auth, workflow
+from shared import audit, auth, telemetry, workflow
 from shared.errors import (
     BadRequestError,
     ConflictError,
     ForbiddenError,
+    GoneError,
     NotFoundError,
     PayloadTooLargeError,
     ProblemError,
     UnsupportedMediaTypeError,
     ValidationFailedError,
 )
+from shared.model import iso, utcnow
 from shared.principal import SYSTEM, Principal, authenticated, reset_authenticated, set_authenticated
 from shared.requests_api import DecisionIn, SubmitIn
 from shared.runtime import Runtime, get_runtime
@@ -69,33 +71,36 @@ def handle(
     req: func.HttpRequest, action: Callable[[Runtime, func.HttpRequest], func.HttpResponse]
 ) -> func.HttpResponse:
     """Run one handler for its authorized caller; every ProblemError becomes problem+json, anything else a
-    logged 500 problem."""
+    logged 500 problem. Log lines of a route with an `{id}` carry it as `requestId` (when it is a request id)."""
     path = urlsplit(req.url).path  # never the query: it may carry what should not be logged
-    try:
-        allowed = auth.policy_for(action)
-        if allowed is None:
-            raise ForbiddenError("this route has no access policy")
-        if allowed == auth.ANONYMOUS:
-            _known_query(req, action)
-            return action(None, req)  # type: ignore[arg-type]
-        rt = get_runtime()
-        principal = auth.authenticate(rt.settings, req)
-        auth.authorize(rt.settings, principal, allowed)
-        _known_query(req, action)
-        token = set_authenticated(principal)
+    # Logs name the operation, not the path: a path segment is the caller's text (an e-mail typed as an id).
+    route = getattr(action, "__name__", "?")
+    with telemetry.correlation(req.route_params.get("id")):
         try:
-            return action(rt, req)
-        finally:
-            reset_authenticated(token)
-    except ProblemError as exc:
-        if exc.status in (401, 403):
-            log.warning("%s %s refused: %d %s", req.method, path, exc.status, exc.detail)
-        return problem_response(exc, path)
-    except Exception:
-        log.exception("unhandled error on %s %s", req.method, path)
-        return problem_response(
-            ProblemError("The service failed to handle this request; it was logged."), path
-        )
+            allowed = auth.policy_for(action)
+            if allowed is None:
+                raise ForbiddenError("this route has no access policy")
+            if allowed == auth.ANONYMOUS:
+                _known_query(req, action)
+                return action(None, req)  # type: ignore[arg-type]
+            rt = get_runtime()
+            principal = auth.authenticate(rt.settings, req)
+            auth.authorize(rt.settings, principal, allowed)
+            _known_query(req, action)
+            token = set_authenticated(principal)
+            try:
+                return action(rt, req)
+            finally:
+                reset_authenticated(token)
+        except ProblemError as exc:
+            if exc.status in (401, 403):
+                log.warning("%s %s refused: %d %s", req.method, route, exc.status, exc.detail)
+            return problem_response(exc, path)
+        except Exception:
+            log.exception("unhandled error on %s %s", req.method, route)
+            return problem_response(
+                ProblemError("The service failed to handle this request; it was logged."), path
+            )
 
 
 def _known_query(req: func.HttpRequest, action: Callable[..., Any]) -> None:
@@ -232,16 +237,21 @@ def get_audit(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
 
 
 def get_package(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
-    """`GET /api/v1/requests/{id}/package`: 302 to a short-lived read-only link to the package's manifest."""
+    """`GET /api/v1/requests/{id}/package`: 302 to a fresh short-lived read-only link to the package zip. The
+    route itself is the stable link: it works for the package's whole retention period, then answers 410."""
     from shared.package_access import links
 
     request_id = _request_id(req)
     request = rt.store.get_request(request_id)
     if request is None:
         raise NotFoundError(f"no request with id {request_id}")
-    if not request.manifest_path:
+    path = request.package_path or request.manifest_path
+    if not path:
         raise ConflictError(f"the request is {request.status}: its package is not written yet")
-    url, expiry = links(rt).read_url(request.manifest_path)
+    expires = workflow.package_expiry(rt, request)
+    if request.links.get("packagePurgedAt") or (expires and utcnow() >= expires):
+        raise GoneError(f"the package's retention period ended on {iso(expires)}; it is deleted")
+    url, expiry = links(rt).read_url(path)
     log.info(
         "package link for request %s issued to %s, valid until %s",
         request_id,

@@ -1,13 +1,15 @@
-"""Read-only lookups for other services: requests by person, offboarding events by status."""
+"""Read-only lookups: the list of requests (filters, paging), requests by person, offboarding events."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import azure.functions as func
 from pydantic import ValidationError
 
-from shared import offboarding
+from shared import deadlines, offboarding
 from shared.errors import BadRequestError, ValidationFailedError
-from shared.http_api import _body, json_response
+from shared.http_api import _base_url, _body, json_response
 from shared.model import iso
 from shared.requests_api import SearchIn
 from shared.runtime import Runtime
@@ -16,13 +18,46 @@ SUBJECT_PARAMS = ("subjectObjectId", "subjectUserPrincipalName", "subjectEmail")
 EVENT_STATUSES = ("accepted", "duplicate", "rejected", "failed")
 
 
-def requests_by_subject(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
-    """`GET /api/v1/requests?subjectObjectId=...`: the requests about one person, newest first. The lookup goes
-    through the keyed pseudonym of the identifier: the index never holds it in clear."""
-    given = [(name, req.params.get(name, "").strip()) for name in SUBJECT_PARAMS if req.params.get(name)]
-    if len(given) != 1 or not given[0][1] or len(given[0][1]) > 256:
-        raise BadRequestError(f"give exactly one of {', '.join(SUBJECT_PARAMS)}")
-    return json_response({"value": _requests_of(rt, given[0][1])})
+def list_requests(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
+    """`GET /api/v1/requests`: the operators' list, oldest first, filtered by `status` (comma-separated),
+    `overdue=true`, `dueBefore` (ISO 8601), in pages of `pageSize` (default 50, at most 200) with `nextLink`.
+    With `subjectObjectId` (or UPN, e-mail) instead: the requests about one person, newest first, through the
+    keyed pseudonym of the identifier (POST /requests:search keeps it out of the URL and is preferred)."""
+    given = [(name, req.params.get(name, "").strip()) for name in SUBJECT_PARAMS if name in req.params]
+    if given:
+        others = sorted(set(req.params) & {"status", "overdue", "dueBefore", "pageSize", "continuationToken"})
+        if len(given) != 1 or not given[0][1] or len(given[0][1]) > 256 or others:
+            raise BadRequestError(
+                f"give exactly one of {', '.join(SUBJECT_PARAMS)}, and no list filter with it"
+            )
+        return json_response({"value": _requests_of(rt, given[0][1]), "nextLink": None})
+    statuses = [s.strip() for s in req.params.get("status", "").split(",") if s.strip()]
+    unknown = [s for s in statuses if s not in deadlines.LIST_STATUSES]
+    if unknown:
+        raise BadRequestError(
+            f"status {unknown[0][:40]!r} is not one of {', '.join(deadlines.LIST_STATUSES)}"
+        )
+    overdue = req.params.get("overdue", "false")
+    if overdue not in ("true", "false"):
+        raise BadRequestError("overdue must be true or false")
+    due_before = None
+    if req.params.get("dueBefore"):
+        try:
+            due_before = dt.datetime.fromisoformat(req.params["dueBefore"].replace("Z", "+00:00"))
+        except ValueError:
+            raise BadRequestError(
+                "dueBefore must be an ISO 8601 date-time, e.g. 2026-12-31T00:00:00Z"
+            ) from None
+        if due_before.tzinfo is None:
+            due_before = due_before.replace(tzinfo=dt.UTC)
+    size = req.params.get("pageSize", "50")
+    if not size.isdigit() or not 1 <= int(size) <= deadlines.MAX_PAGE_SIZE:
+        raise BadRequestError(f"pageSize must be a whole number from 1 to {deadlines.MAX_PAGE_SIZE}")
+    token = req.params.get("continuationToken")
+    if token is not None and len(token) > 1000:
+        raise BadRequestError("continuationToken is not one this API handed out")
+    page = deadlines.list_page(rt, _base_url(req), statuses, overdue == "true", due_before, int(size), token)
+    return json_response(page)
 
 
 def search_requests(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:

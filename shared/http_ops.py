@@ -1,13 +1,15 @@
-"""Operator routes: re-run what failed."""
+"""Operator routes: re-run what failed, extend a deadline."""
 
 from __future__ import annotations
 
 import azure.functions as func
+from pydantic import ValidationError
 
-from shared import workflow
-from shared.errors import NotFoundError
-from shared.http_api import _REQUEST_ID, _base_url, json_response
+from shared import deadlines, workflow
+from shared.errors import NotFoundError, ValidationFailedError
+from shared.http_api import _REQUEST_ID, _base_url, _body, current_principal, json_response
 from shared.principal import caller
+from shared.requests_api import ExtendIn
 from shared.runtime import Runtime
 
 
@@ -22,3 +24,17 @@ def retry(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
         202,
         {"Location": f"{_base_url(req)}/api/v1/requests/{request.id}"},
     )
+
+
+def extend_request(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
+    """`POST /api/v1/requests/{id}:extend` with {"months": 1|2, "reason"}: the one extension GDPR allows."""
+    request_id = req.route_params.get("id", "")
+    if not _REQUEST_ID.match(request_id):
+        raise NotFoundError(f"no request with id {request_id[:64]!r}")
+    try:
+        body = ExtendIn.model_validate(_body(req))
+    except ValidationError as exc:
+        errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        raise ValidationFailedError("the extension body does not validate", errors=errors) from None
+    request = deadlines.extend(rt, request_id, body.months, body.reason, current_principal())
+    return json_response(workflow.status_view(rt, request, _base_url(req)), 200)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import secrets
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -34,6 +36,21 @@ def utcnow() -> dt.datetime:
 
 def iso(moment: dt.datetime | None) -> str | None:
     return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if moment else None
+
+
+def new_request_id(now: dt.datetime | None = None) -> str:
+    """A UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, then random bits. Request ids are the Table
+    partition keys, so listing requests in key order lists them oldest first."""
+    millis = int((now or utcnow()).timestamp() * 1000)
+    rand = int.from_bytes(secrets.token_bytes(10), "big")  # 80 random bits, 74 used
+    value = (
+        (millis & (2**48 - 1)) << 80
+        | 0x7 << 76
+        | (rand >> 68 & 0xFFF) << 64
+        | 0b10 << 62
+        | rand & (2**62 - 1)
+    )
+    return str(uuid.UUID(int=value))
 
 
 def add_months(moment: dt.datetime, months: int) -> dt.datetime:
@@ -111,11 +128,27 @@ class DsrRequest:
     export_first: bool = False  # subject erasure: archive the subject's data, then erase
     archive_until: dt.datetime | None = None  # the archive's retention end
     links: dict[str, Any] = field(default_factory=dict)  # e.g. the offboarding event it came from
+    callback_url: str | None = None  # CloudEvents about its status go there (shared/callbacks.py)
+    extension: dict[str, Any] | None = None  # {"months", "reason", "by", "at"}: the deadline, extended once
+    package_path: str | None = None  # the downloadable zip, once written
+    deadline_flag: str | None = None  # "near_due" | "overdue", as the deadline timer last marked it
     etag: str | None = None
+    stored_status: str | None = field(default=None, repr=False, compare=False)  # as last read or written
 
     @property
     def due_at(self) -> dt.datetime:
-        return add_months(self.received_at, 1)
+        """GDPR Art. 12(3): one month from receipt, extended once by up to two further months."""
+        return add_months(self.received_at, 1 + int((self.extension or {}).get("months", 0)))
+
+    def deadline_state(self, now: dt.datetime, near: dt.timedelta) -> str:
+        """on_time | near_due | overdue while open; met | missed once it ended (cancelled/rejected: closed)."""
+        if self.status in ("rejected", "cancelled"):
+            return "closed"
+        if self.status in TERMINAL_REQUEST:
+            return "met" if self.completed_at and self.completed_at <= self.due_at else "missed"
+        if now > self.due_at:
+            return "overdue"
+        return "near_due" if now > self.due_at - near else "on_time"
 
 
 @dataclass

@@ -22,12 +22,11 @@ import hashlib
 import json
 import logging
 import re
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from shared.matching import Subject
-from shared.model import DsrRequest, iso, utcnow
+from shared.model import DsrRequest, iso, new_request_id, utcnow
 from shared.requests_api import GUID, RESOURCE_GROUP_ID
 from shared.runtime import Runtime
 from shared.workflow import needs_approval, store_and_start
@@ -181,7 +180,7 @@ def _request_for(rt: Runtime, event: OffboardingEvent) -> DsrRequest:
     now = utcnow()
     start = (event.effective_at or now) + dt.timedelta(hours=settings.offboarding_grace_hours)
     request = DsrRequest(
-        id=str(uuid.uuid4()),
+        id=new_request_id(),
         type="erasure",
         subject=event.subject,
         scope=scope,

@@ -18,7 +18,7 @@ from typing import Any, get_args
 
 from shared.auth import POLICIES
 from shared.model import RequestStatus
-from shared.requests_api import DecisionIn, SearchIn, SubmitIn
+from shared.requests_api import DecisionIn, ExtendIn, SearchIn, SubmitIn
 
 DOCUMENT_PATH = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
 REQUEST_ID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -32,6 +32,7 @@ PROBLEMS = {
     "approving one's own workspace deletion)",
     404: "No request with this id",
     409: "The request is not in a state that allows this",
+    410: "The package's retention period has ended: it is deleted",
     413: "The body is larger than 64 KiB",
     415: "The body is not application/json",
     422: "The body does not validate against the schema or its rules",
@@ -128,6 +129,7 @@ def _build() -> dict[str, Any]:
     components["SubmitIn"] = submit_schema
     components["DecisionIn"] = _schema_of(DecisionIn, components)
     components["SearchIn"] = _schema_of(SearchIn, components)
+    components["ExtendIn"] = _schema_of(ExtendIn, components)
     components["Principal"] = {
         "type": "object",
         "required": ["id", "name", "source"],
@@ -187,6 +189,29 @@ def _build() -> dict[str, Any]:
             "updatedAt": nullable_time,
             "completedAt": nullable_time,
             "dueAt": {"type": "string", "format": "date-time"},
+            "deadline": {
+                "type": "object",
+                "description": "on_time, near_due (within 7 days) or overdue while open; met or missed once "
+                "ended; closed when rejected or cancelled",
+                "required": ["dueAt", "state", "extension"],
+                "properties": {
+                    "dueAt": {"type": "string", "format": "date-time"},
+                    "state": {
+                        "type": "string",
+                        "enum": ["on_time", "near_due", "overdue", "met", "missed", "closed"],
+                    },
+                    "extension": {"type": ["object", "null"]},
+                },
+            },
+            "packageExpiresAt": nullable_time,
+            "callback": {
+                "type": "object",
+                "description": "Where status events go (without the URL's query) and their deliveries",
+                "properties": {
+                    "url": {"type": "string"},
+                    "deliveries": {"type": "array", "items": {"type": "object"}},
+                },
+            },
             "progress": {
                 "type": "object",
                 "additionalProperties": {
@@ -216,6 +241,7 @@ def _build() -> dict[str, Any]:
                     "self": {"type": "string"},
                     "manifest": {"type": "string"},
                     "erasureRecord": {"type": "string"},
+                    "package": {"type": "string"},
                 },
                 "additionalProperties": {"type": "string"},
             },
@@ -267,7 +293,10 @@ def _build() -> dict[str, Any]:
     components["RequestSummaryList"] = {
         "type": "object",
         "required": ["value"],
-        "properties": {"value": {"type": "array", "items": {"type": "object"}}},
+        "properties": {
+            "value": {"type": "array", "items": {"type": "object"}},
+            "nextLink": {"type": ["string", "null"]},
+        },
     }
     paths: dict[str, Any] = {
         "/v1/requests": {
@@ -306,11 +335,15 @@ def _build() -> dict[str, Any]:
                 },
             },
             "get": {
-                "operationId": "requests_by_subject",
-                "summary": "The requests about one person, newest first",
-                "description": _roles("requests_by_subject")
-                + " Exactly one of the three query parameters. The lookup goes through the keyed pseudonym of "
-                "the identifier.",
+                "operationId": "list_requests",
+                "summary": "List requests (filters, paging), or the requests about one person",
+                "description": _roles("list_requests")
+                + " Without a subject parameter: the requests in the order they were received (oldest first), "
+                "filtered by status (comma-separated), overdue=true (open and past dueAt) and dueBefore, in "
+                "pages of pageSize; follow nextLink for the next page (a page may hold fewer items than "
+                "pageSize and still have a nextLink). With exactly one subject parameter (and no filter): the "
+                "requests about that person, newest first, looked up through the keyed pseudonym of the "
+                "identifier; POST /v1/requests:search keeps the identifier out of the URL and is preferred.",
                 "tags": ["requests"],
                 "parameters": [
                     {
@@ -320,10 +353,43 @@ def _build() -> dict[str, Any]:
                         "schema": {"type": "string", "maxLength": 256},
                     }
                     for name in ("subjectObjectId", "subjectUserPrincipalName", "subjectEmail")
+                ]
+                + [
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "required": False,
+                        "description": "One status or several, comma-separated",
+                        "schema": {"type": "string", "maxLength": 300},
+                    },
+                    {
+                        "name": "overdue",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["true", "false"]},
+                    },
+                    {
+                        "name": "dueBefore",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "format": "date-time"},
+                    },
+                    {
+                        "name": "pageSize",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "pattern": "^[0-9]{1,3}$"},
+                    },
+                    {
+                        "name": "continuationToken",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "maxLength": 1000},
+                    },
                 ],
                 "responses": {
                     "200": _json("RequestSummaryList", "The requests found (possibly none)"),
-                    **_problems(503),
+                    **_problems(400, 503),
                 },
             },
         },
@@ -374,6 +440,25 @@ def _build() -> dict[str, Any]:
                 },
             }
         },
+        "/v1/requests/{id}:extend": {
+            "post": {
+                "operationId": "extend_request",
+                "summary": "Extend the request's deadline once, by one or two months",
+                "description": _roles("extend_request")
+                + " GDPR Art. 12(3): once, by at most two further months, before the deadline has passed, "
+                "with the reason (recorded in the audit trail; the requester is told through the callback).",
+                "tags": ["decisions"],
+                "parameters": [REQUEST_ID],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ExtendIn"}}},
+                },
+                "responses": {
+                    "200": _json("RequestView", "The request with its new dueAt"),
+                    **_problems(404, 409, *JSON_BODY_PROBLEMS, 503),
+                },
+            }
+        },
         "/v1/requests/{id}/audit": {
             "get": {
                 "operationId": "get_audit",
@@ -390,10 +475,13 @@ def _build() -> dict[str, Any]:
         "/v1/requests/{id}/package": {
             "get": {
                 "operationId": "get_package",
-                "summary": "A short-lived read-only link to the request's package manifest",
+                "summary": "Download the request's package (a zip), through a fresh short-lived link",
                 "description": _roles("get_package")
-                + " Redirects to the manifest.json blob with a user delegation SAS: read only, https only, "
-                "valid for DSR_PACKAGE_SAS_MINUTES (at most 60). The manifest lists the package's files.",
+                + " Redirects to the package zip with a user delegation SAS minted for this call: read only, "
+                "https only, valid for DSR_PACKAGE_SAS_MINUTES (at most 60). This route is the stable link to "
+                "paste in a ticket: it works for the package's retention period (packageExpiresAt in the "
+                "status) and answers 410 after it. The zip holds the JSON Lines files, manifest.json (every "
+                "file's sha-256), erasure-record.json for erasures, and index.html to read it all offline.",
                 "tags": ["requests"],
                 "parameters": [REQUEST_ID],
                 "responses": {
@@ -401,7 +489,7 @@ def _build() -> dict[str, Any]:
                         "description": "The link, in Location (a credential: not cached, not to be logged)",
                         "headers": {"Location": {**LOCATION, "required": True, "description": "The SAS URL"}},
                     },
-                    **_problems(404, 409, 503),
+                    **_problems(404, 409, 410, 503),
                 },
             }
         },

@@ -54,6 +54,11 @@ def jsonl(records: list[dict[str, Any]]) -> bytes:
     return b"".join(line(r) for r in records)
 
 
+def json_document(document: dict[str, Any]) -> bytes:
+    """The bytes of a JSON file of the package (manifest.json, erasure-record.json): readable and stable."""
+    return json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True).encode()
+
+
 BLOCK_BYTES = 4 * 2**20  # records are buffered and staged in blocks of about this size
 
 
@@ -163,6 +168,6 @@ class OutputWriter:
             }
 
     def write_json(self, path: str, document: dict[str, Any]) -> dict[str, Any]:
-        data = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True).encode()
+        data = json_document(document)
         self.container.get_blob_client(path).upload_blob(data, overwrite=True)
         return {"path": path, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}

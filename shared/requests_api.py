@@ -181,6 +181,10 @@ class SubmitIn(Strict):
     scope: ScopeIn
     pipelineIds: list[PipelineIdIn] = Field(default_factory=list, max_length=1000)
     reference: Annotated[str, StringConstraints(max_length=200, pattern=r"^[\w .:#/-]*$")] | None = None
+    # Where CloudEvents about the request's status are POSTed; its host must be on DSR_CALLBACK_ALLOWED_HOSTS.
+    callbackUrl: (
+        Annotated[str, StringConstraints(max_length=2048, pattern=r"^https://[^\s\x00-\x1f\x7f]+$")] | None
+    ) = None
 
     @model_validator(mode="after")
     def consistent(self) -> SubmitIn:
@@ -232,3 +236,11 @@ class DecisionIn(Strict):
     """The body of :approve, :reject, :cancel (all optional)."""
 
     reason: Annotated[str, StringConstraints(max_length=500, pattern=NO_CONTROL)] | None = None
+
+
+class ExtendIn(Strict):
+    """The body of :extend: by how many months (1 or 2, once) and why (told to the requester, kept in the
+    audit trail)."""
+
+    months: Literal[1, 2]
+    reason: Annotated[str, StringConstraints(min_length=3, max_length=500, pattern=NO_CONTROL)]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.amlclient import AzureMLClient, RateLimiter, TokenCredential
+from shared.budget import SharedBudget
 from shared.outbound import AllowList
 from shared.settings import Settings
 from shared.storage import RequestStore, Storage
@@ -45,6 +46,15 @@ class Runtime:
                 settings.rate_read_burst,
                 settings.rate_deletes_per_second,
                 settings.rate_delete_burst,
+                shared=SharedBudget.connect(
+                    settings.table_service_uri,
+                    credential,
+                    principal=settings.identity_client_id or "system-assigned",
+                    max_wait=settings.max_inprocess_retry_after_seconds,
+                )
+                if settings.rate_shared
+                else None,
+                fallback_instances=settings.rate_fallback_instances,
             ),
         )
         return cls(settings, credential, storage, RequestStore(storage), aml)
@@ -66,6 +76,9 @@ def get_runtime() -> Runtime:
     global _runtime
     with _lock:
         if _runtime is None:
+            from shared import telemetry
+
+            telemetry.configure()  # once per process, whichever trigger runs first
             _runtime = Runtime.create(Settings.from_env())
             _runtime.storage.ensure()
         return _runtime

@@ -22,6 +22,12 @@ STORAGE_CLIENT_ID: Final = "AzureWebJobsStorage__clientId"
 # The managed identity the product calls Azure ML with (user-assigned client id; empty = system-assigned).
 IDENTITY_CLIENT_ID: Final = "DSR_IDENTITY_CLIENT_ID"
 
+# Platform: Application Insights (shared/telemetry.py reads them; unset = no telemetry). The authentication
+# string `ClientId=<identity>;Authorization=AAD` makes the exporter use the managed identity. Not fields of
+# Settings: telemetry starts before, and without, the product's required settings.
+APPLICATIONINSIGHTS_CONNECTION_STRING: Final = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+APPLICATIONINSIGHTS_AUTHENTICATION_STRING: Final = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"
+
 # Azure ML service hosts. `{location}` is the workspace's region.
 ARM_BASE_URL: Final = "DSR_ARM_BASE_URL"
 EXPERIMENTS_BASE_URL: Final = "DSR_EXPERIMENTS_BASE_URL"
@@ -47,6 +53,10 @@ RATE_READS_PER_SECOND: Final = "DSR_RATE_READS_PER_SECOND"
 RATE_READ_BURST: Final = "DSR_RATE_READ_BURST"
 RATE_DELETES_PER_SECOND: Final = "DSR_RATE_DELETES_PER_SECOND"
 RATE_DELETE_BURST: Final = "DSR_RATE_DELETE_BURST"
+# The instances share those buckets through Table storage (shared/budget.py); if it cannot be reached, each
+# process spends its own buckets divided by this many instances.
+RATE_SHARED: Final = "DSR_RATE_SHARED"
+RATE_FALLBACK_INSTANCES: Final = "DSR_RATE_FALLBACK_INSTANCES"
 
 # Offboarding: HR events on a queue start erasures without a ticket.
 OFFBOARDING_QUEUE: Final = "DSR_OFFBOARDING_QUEUE"
@@ -66,6 +76,11 @@ ENTRA_JWKS_URL: Final = "DSR_ENTRA_JWKS_URL"
 ENTRA_ALLOWED_HOSTS: Final = "DSR_ENTRA_ALLOWED_HOSTS"
 PACKAGE_SAS_MINUTES: Final = "DSR_PACKAGE_SAS_MINUTES"
 PACKAGE_RETENTION_DAYS: Final = "DSR_PACKAGE_RETENTION_DAYS"
+# Signed CloudEvents callbacks to a request's callbackUrl (shared/callbacks.py): the hosts a callbackUrl may
+# name (same grammar as DSR_ALLOWED_HOSTS; empty = no callback accepted) and the HMAC key that signs them (a Key
+# Vault reference in Azure; required only when callbacks are enabled).
+CALLBACK_ALLOWED_HOSTS: Final = "DSR_CALLBACK_ALLOWED_HOSTS"
+CALLBACK_SIGNING_KEY: Final = "DSR_CALLBACK_SIGNING_KEY"
 
 DEFAULT_ARM_BASE_URL: Final = "https://management.azure.com"
 DEFAULT_EXPERIMENTS_BASE_URL: Final = "https://{location}.experiments.azureml.net"
@@ -102,6 +117,9 @@ SUBJECTS_TABLE: Final = "DsrSubjects"
 DEFAULT_OFFBOARDING_QUEUE: Final = "offboarding-events"
 EXPORT_CONTAINER: Final = "dsr-exports"
 AUDIT_TABLE: Final = "DsrAudit"
+BUDGET_TABLE: Final = "DsrBudget"
+CALLBACK_QUEUE: Final = "dsr-callbacks"
+CALLBACKS_TABLE: Final = "DsrCallbacks"
 
 
 class UnresolvedReferenceError(RuntimeError):
@@ -158,6 +176,8 @@ class Settings:
     rate_read_burst: float = 250.0
     rate_deletes_per_second: float = 10.0
     rate_delete_burst: float = 200.0
+    rate_shared: bool = True
+    rate_fallback_instances: int = 4
     offboarding_queue: str = "offboarding-events"
     offboarding_scope: tuple[str, ...] = ()
     offboarding_auto_approve: bool = False
@@ -173,6 +193,8 @@ class Settings:
     entra_allowed_hosts: tuple[str, ...] = _csv(DEFAULT_ENTRA_ALLOWED_HOSTS)
     package_sas_minutes: int = 15
     package_retention_days: int = 30
+    callback_allowed_hosts: tuple[str, ...] = ()
+    callback_signing_key: bytes = field(default=b"", repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -190,6 +212,7 @@ class Settings:
             value = env.get(name, "").strip()
             return value or default
 
+        callback_hosts = _csv(env.get(CALLBACK_ALLOWED_HOSTS, ""))
         return cls(
             blob_service_uri=required(STORAGE_BLOB_URI),
             queue_service_uri=required(STORAGE_QUEUE_URI),
@@ -218,6 +241,8 @@ class Settings:
             rate_read_burst=float(optional(RATE_READ_BURST, "250")),
             rate_deletes_per_second=float(optional(RATE_DELETES_PER_SECOND, "10")),
             rate_delete_burst=float(optional(RATE_DELETE_BURST, "200")),
+            rate_shared=_bool(optional(RATE_SHARED, "true")),
+            rate_fallback_instances=max(1, int(optional(RATE_FALLBACK_INSTANCES, "4"))),
             offboarding_queue=optional(OFFBOARDING_QUEUE, DEFAULT_OFFBOARDING_QUEUE),
             offboarding_scope=_csv(env.get(OFFBOARDING_SCOPE, "")),
             offboarding_auto_approve=_bool(optional(OFFBOARDING_AUTO_APPROVE, "false")),
@@ -233,6 +258,8 @@ class Settings:
             entra_allowed_hosts=_csv(optional(ENTRA_ALLOWED_HOSTS, DEFAULT_ENTRA_ALLOWED_HOSTS)),
             package_sas_minutes=min(60, max(1, int(optional(PACKAGE_SAS_MINUTES, "15")))),
             package_retention_days=max(1, int(optional(PACKAGE_RETENTION_DAYS, "30"))),
+            callback_allowed_hosts=callback_hosts,
+            callback_signing_key=required(CALLBACK_SIGNING_KEY).encode() if callback_hosts else b"",
         )
 
     def service_base(self, service: str) -> str:

@@ -22,6 +22,7 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure.storage.queue import QueueServiceClient, TextBase64EncodePolicy
 
 from shared import settings as names
+from shared import telemetry
 from shared.amlclient import TokenCredential, fixed_tls_verify
 from shared.matching import Subject
 from shared.model import OPEN_TASK, DsrRequest, Task, WorkspaceRef
@@ -72,10 +73,11 @@ class Storage:
                 names.IDEMPOTENCY_TABLE,
                 names.EVENTS_TABLE,
                 names.SUBJECTS_TABLE,
+                names.CALLBACKS_TABLE,
             ):
                 with contextlib.suppress(ResourceExistsError):
                     self.table_service.create_table(table)
-            for queue in (names.PLAN_QUEUE, names.WORK_QUEUE, names.FINALIZE_QUEUE):
+            for queue in (names.PLAN_QUEUE, names.WORK_QUEUE, names.FINALIZE_QUEUE, names.CALLBACK_QUEUE):
                 with contextlib.suppress(ResourceExistsError):
                     self.queue_service.create_queue(queue)
             with contextlib.suppress(ResourceExistsError):
@@ -112,6 +114,14 @@ class RequestStore:
     def create_request(self, request: DsrRequest) -> None:
         meta = self.requests.create_entity(self._request_entity(request))
         request.etag = meta.get("etag")
+        self._status_stored(request)
+
+    @staticmethod
+    def _status_stored(request: DsrRequest) -> None:
+        """Count every status change in the `dsr.requests` metric, at the one place a status is stored."""
+        if request.status != request.stored_status:
+            telemetry.request_status(request.type, request.status)
+            request.stored_status = request.status
 
     def get_request(self, request_id: str) -> DsrRequest | None:
         try:
@@ -132,6 +142,7 @@ class RequestStore:
         except (ResourceModifiedError, ResourceNotFoundError) as exc:
             raise ConcurrencyError(request.id) from exc
         request.etag = meta.get("etag")
+        self._status_stored(request)
 
     def claim_idempotency_key(self, key_hash: str, request_id: str) -> str:
         """Record key -> request id; return the request id the key already points to, or this one."""
@@ -149,6 +160,33 @@ class RequestStore:
             "RowKey eq @row and Status eq @status", parameters={"row": self.REQUEST_ROW, "status": status}
         ):
             yield self._request_of(entity)
+
+    def list_requests(
+        self,
+        statuses: Iterable[str] = (),
+        due_before: dt.datetime | None = None,
+        page_size: int = 50,
+        continuation: dict[str, str] | None = None,
+    ) -> tuple[list[DsrRequest], dict[str, str] | None]:
+        """One page of requests (in request-id order: ids are time-ordered, so oldest first), filtered on
+        status and due date by Table storage itself; with the continuation of the next page, or None."""
+        clauses = ["RowKey eq @row"]
+        parameters: dict[str, Any] = {"row": self.REQUEST_ROW}
+        wanted = sorted(set(statuses))
+        if wanted:
+            parts = []
+            for i, status in enumerate(wanted):
+                parameters[f"s{i}"] = status
+                parts.append(f"Status eq @s{i}")
+            clauses.append("( " + " or ".join(parts) + " )")  # spaces: the SDK substitutes @names by words
+        if due_before is not None:
+            parameters["due"] = due_before
+            clauses.append("DueAt lt @due")
+        pages = self.requests.query_entities(
+            " and ".join(clauses), parameters=parameters, results_per_page=page_size
+        ).by_page(continuation_token=continuation)  # type: ignore[arg-type]  # Tables' tokens are dicts
+        page = [self._request_of(e) for e in next(pages, [])]
+        return page, pages.continuation_token  # type: ignore[attr-defined]
 
     # -- the subject index: keyed pseudonyms of identifiers -> request ids ---------------------------------------
     def index_subject(self, request: DsrRequest, pseudonyms: Iterable[str]) -> None:
@@ -297,6 +335,11 @@ class RequestStore:
             "ExportFirst": r.export_first,
             "ArchiveUntil": r.archive_until.isoformat() if r.archive_until else "",
             "Links": _json(r.links),
+            "CallbackUrl": r.callback_url or "",
+            "Extension": _json(r.extension) if r.extension else "",
+            "PackagePath": r.package_path or "",
+            "DeadlineFlag": r.deadline_flag or "",
+            "DueAt": r.due_at,  # stored for the list filters (dueBefore, overdue)
         }
 
     def _request_of(self, e: Any) -> DsrRequest:
@@ -329,7 +372,12 @@ class RequestStore:
             export_first=bool(e.get("ExportFirst")),
             archive_until=_time(e.get("ArchiveUntil")),
             links=json.loads(e.get("Links") or "{}"),
+            callback_url=e.get("CallbackUrl") or None,
+            extension=json.loads(e["Extension"]) if e.get("Extension") else None,
+            package_path=e.get("PackagePath") or None,
+            deadline_flag=e.get("DeadlineFlag") or None,
             etag=e.metadata.get("etag"),
+            stored_status=e["Status"],
         )
 
     def _task_entity(self, t: Task) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared import audit
+from shared import audit, telemetry
 from shared import settings as names
 from shared.amlclient import AmlError, CallStats, ThrottledError, parse_retry_after, with_query
 from shared.catalog import DISCOVERY_KEYS, ENDPOINTS, FAMILIES, PIPELINE_KINDS, WORKSPACE_FAMILIES, Endpoint
@@ -72,6 +72,7 @@ class TaskContext:
     writer: OutputWriter
     stats: CallStats = field(default_factory=CallStats)
     saved_at: float = field(default_factory=time.monotonic)
+    began: float = field(default_factory=time.monotonic)  # this invocation's start, for telemetry
 
     # -- URLs -----------------------------------------------------------------------------------------------
     def base(self, service: str) -> str:
@@ -805,6 +806,7 @@ def _requeue(ctx: TaskContext, delay: float, outcome: str) -> str:
         ctx.save()
     except LeaseLostError:
         return "lease-lost"
+    telemetry.task_finished(ctx.task.kind, "yielded", time.monotonic() - ctx.began)
     ctx.rt.storage.send(
         names.WORK_QUEUE, {"requestId": ctx.task.request_id, "taskId": ctx.task.task_id}, delay_seconds=delay
     )
@@ -822,6 +824,7 @@ def _finish(ctx: TaskContext, status: str, error: str | None) -> str:
         ctx.save()
     except LeaseLostError:
         return "lease-lost"
+    telemetry.task_finished(task.kind, status, time.monotonic() - ctx.began)
     if error:
         log.warning("task %s/%s (%s) failed: %s", task.request_id, task.task_id, task.kind, error)
     _finalize_if_last(ctx.rt, task.request_id)

@@ -7,19 +7,19 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import uuid
 from collections import defaultdict
 from typing import Any
+from urllib.parse import urlsplit
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared import audit
+from shared import audit, deadlines
 from shared import settings as names
 from shared.catalog import FAMILIES, NOT_COVERED, NOT_ERASABLE
-from shared.errors import ConflictError, ForbiddenError, NotFoundError
+from shared.errors import ConflictError, ForbiddenError, NotFoundError, ValidationFailedError
 from shared.matching import Subject
-from shared.model import TERMINAL_REQUEST, DsrRequest, Task, WorkspaceRef, iso, utcnow
-from shared.package import OutputWriter
+from shared.model import TERMINAL_REQUEST, DsrRequest, Task, WorkspaceRef, iso, new_request_id, utcnow
+from shared.package import OutputWriter, json_document
 from shared.principal import SYSTEM, Principal
 from shared.requests_api import RESOURCE_GROUP_ID, WORKSPACE_ID, SubmitIn
 from shared.runtime import Runtime
@@ -49,7 +49,18 @@ def submit(
     """Store a validated request; enqueue its planning, or hold it for approval. Returns (request, replayed)."""
     if body.deleteWorkspace is not None and not rt.settings.allow_workspace_deletion:
         raise ForbiddenError("workspace deletion is disabled (setting DSR_ALLOW_WORKSPACE_DELETION)")
-    request_id = str(uuid.uuid4())
+    callback_url = None
+    if body.callbackUrl:
+        from shared import callbacks
+
+        try:
+            callback_url = callbacks.check_url(rt.settings, body.callbackUrl)
+        except ValueError as exc:
+            raise ValidationFailedError(
+                "the callback URL is not accepted",
+                errors=[{"field": "callbackUrl", "message": str(exc)}],
+            ) from None
+    request_id = new_request_id()
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True)
     if idempotency_key:
         key_hash = hashlib.sha256(f"{idempotency_key}\n{canonical}".encode()).hexdigest()
@@ -82,6 +93,7 @@ def submit(
         dry_run=body.dryRun,
         delete_workspace=body.deleteWorkspace.model_dump() if body.deleteWorkspace else None,
         submitted_by=principal.as_dict(),
+        callback_url=callback_url,
     )
     if needs_approval(rt, request):
         request.status = "awaiting_approval"
@@ -121,6 +133,8 @@ def store_and_start(rt: Runtime, request: DsrRequest) -> bool:
         rt.store.index_subject(request, [rt.pseudonym(i) for i in request.subject.identifiers()])
     if request.status == "accepted":
         rt.storage.send(names.PLAN_QUEUE, {"requestId": request.id})
+    elif request.status == "awaiting_approval":
+        deadlines.announce(rt, request, "awaiting_approval")
     elif request.status == "scheduled" and schedule(rt, request):
         request.links["planEnqueued"] = True
         with contextlib.suppress(ConcurrencyError):
@@ -188,6 +202,8 @@ def plan(rt: Runtime, request_id: str) -> str:
             None,
             {"from": "scheduled", "to": request.status},
         )
+        if request.status == "awaiting_approval":
+            deadlines.announce(rt, request, "awaiting_approval")
     if request.status not in ("accepted", "running"):
         return request.status  # awaiting approval, or ended: nothing to plan
     roots: list[Task] = []
@@ -270,34 +286,25 @@ def _next_stage(request: DsrRequest, tasks: list[Task]) -> list[Task] | None:
     if request.stage == "collect":
         request.stage = "pipelines"
         return _pipeline_tasks(request, tasks)
-    if request.stage == "pipelines" and request.export_first and request.subject is not None:
+    erase_after_archive = request.export_first and request.subject is not None
+    if request.stage == "pipelines" and (erase_after_archive or request.delete_workspace):
         if any(t.status == "failed" for t in tasks):
-            request.stage = "done"  # never erase what could not be archived first
-            request.errors.append(
-                {
-                    "task": None,
-                    "family": "erase",
-                    "reason": "nothing erased: the archive before erasure had failures",
-                }
+            # Never erase what could not be archived first.
+            request.stage = "done"
+            family, reason = (
+                ("erase", "nothing erased: the archive before erasure had failures")
+                if erase_after_archive
+                else ("workspace", "workspace not deleted: its export before deletion had failures")
             )
+            request.errors.append({"task": None, "family": family, "reason": reason})
             return []
-        request.stage = "erase"
-        return [
-            Task(request.id, f"{t.task_id}-erase", "erase", workspace=t.workspace)
-            for t in tasks
-            if t.kind == "workspace" and t.status == "done" and t.workspace and t.workspace.location
-        ]
-    if request.stage == "pipelines" and request.delete_workspace:
-        if any(t.status == "failed" for t in tasks):
-            request.stage = "done"  # never delete a workspace whose archive is incomplete
-            request.errors.append(
-                {
-                    "task": None,
-                    "family": "workspace",
-                    "reason": "workspace not deleted: its export before deletion had failures",
-                }
-            )
-            return []
+        if erase_after_archive:
+            request.stage = "erase"
+            return [
+                Task(request.id, f"{t.task_id}-erase", "erase", workspace=t.workspace)
+                for t in tasks
+                if t.kind == "workspace" and t.status == "done" and t.workspace and t.workspace.location
+            ]
         request.stage = "delete"
         return [_workspace_delete_task(request)]
     if request.stage != "done":
@@ -314,6 +321,7 @@ def _workspace_delete_task(request: DsrRequest) -> Task:
 def _complete(rt: Runtime, request: DsrRequest, tasks: list[Task]) -> str:
     writer = OutputWriter(rt.storage.container)
     record_info = None
+    record: dict[str, Any] = {}
     problems: list[dict[str, Any]] = []
     if request.type == "erasure":
         record = build_erasure_record(rt, request, tasks)
@@ -330,6 +338,15 @@ def _complete(rt: Runtime, request: DsrRequest, tasks: list[Task]) -> str:
         ]
     manifest = build_manifest(request, tasks, record_info)
     info = writer.write_json(f"{request.id}/manifest.json", manifest)
+    from shared import package_zip
+
+    package = package_zip.write_package(
+        rt.storage.container,
+        request.id,
+        manifest,
+        json_document(manifest),
+        json_document(record) if request.type == "erasure" else None,
+    )
     failed = [t for t in tasks if t.status == "failed"]
     errors = [
         {
@@ -346,8 +363,11 @@ def _complete(rt: Runtime, request: DsrRequest, tasks: list[Task]) -> str:
     if request.status != "cancelled":
         request.status = "completed_with_errors" if request.errors else "completed"
     request.manifest_path = info["path"]
+    request.package_path = package["path"]
     request.completed_at = request.updated_at = utcnow()
     rt.store.update_request(request)
+    if request.status != "cancelled":  # a cancellation was announced when it was decided
+        deadlines.announce(rt, request, request.status)
     audit.record(
         rt,
         request.id,
@@ -359,6 +379,7 @@ def _complete(rt: Runtime, request: DsrRequest, tasks: list[Task]) -> str:
             "tasks": len(tasks),
             "failedTasks": len(failed),
             "manifest": request.manifest_path,
+            "package": {"path": package["path"], "sha256": package["sha256"], "bytes": package["bytes"]},
         },
     )
     log.info("request %s %s: %d tasks, %d failed", request.id, request.status, len(tasks), len(failed))
@@ -503,7 +524,10 @@ def status_view(rt: Runtime, request: DsrRequest, base_url: str) -> dict[str, An
         links["manifest"] = f"{names.EXPORT_CONTAINER}/{request.manifest_path}"
         if request.type == "erasure":
             links["erasureRecord"] = f"{names.EXPORT_CONTAINER}/{request.id}/erasure-record.json"
-    return {
+    expires = package_expiry(rt, request)
+    if request.package_path and expires and utcnow() < expires and not request.links.get("packagePurgedAt"):
+        links["package"] = f"{base_url}/api/v1/requests/{request.id}/package"
+    view = {
         "id": request.id,
         "type": request.type,
         "status": request.status,
@@ -525,9 +549,27 @@ def status_view(rt: Runtime, request: DsrRequest, base_url: str) -> dict[str, An
             name: {"title": FAMILY_TITLES.get(name, name), **dict(entry)}
             for name, entry in sorted(progress.items())
         },
+        "deadline": deadlines.deadline_view(request),
+        "packageExpiresAt": iso(expires),
         "errors": request.errors,
         "links": links,
     }
+    if request.callback_url:
+        from shared import callbacks
+
+        view["callback"] = {
+            "url": urlsplit(request.callback_url)._replace(query="", fragment="").geturl(),
+            "deliveries": callbacks.history(rt, request.id),
+        }
+    return view
+
+
+def package_expiry(rt: Runtime, request: DsrRequest) -> dt.datetime | None:
+    """When the package stops being served: retention days after the request ended (the purge timer and the
+    storage lifecycle rule then delete it)."""
+    if not request.package_path or not request.completed_at:
+        return None
+    return request.completed_at + dt.timedelta(days=rt.settings.package_retention_days)
 
 
 # -- decisions ------------------------------------------------------------------------------------------------
@@ -589,6 +631,8 @@ def decide(rt: Runtime, request_id: str, action: str, principal: Principal, reas
             # Tasks not yet started will find the request cancelled and stop; running ones finish their item.
             # Finalize then records what already happened (the erasure record lists every DELETE sent).
             rt.storage.send(names.FINALIZE_QUEUE, {"requestId": request.id}, delay_seconds=1)
+        if request.status in ("rejected", "cancelled"):
+            deadlines.announce(rt, request, request.status)
         log.info("request %s %s by %s", request.id, request.decision["action"], principal.source)
         return request
     raise ConflictError("the request kept changing; try again")
@@ -646,6 +690,7 @@ def request_poisoned(rt: Runtime, request_id: str, step: str, dequeue_count: int
             None,
             {"to": "failed", "why": "poison queue"},
         )
+        deadlines.announce(rt, request, "failed")
         log.error("request %s failed: its %s message was moved to the poison queue", request_id, step)
         return "failed"
     return "contended"
@@ -713,6 +758,7 @@ def retry(rt: Runtime, request_id: str, principal: Principal) -> DsrRequest:
     request.status = "running"
     request.errors = []
     request.manifest_path = None
+    request.package_path = None
     request.completed_at = None
     request.updated_at = utcnow()
     request.decision = {

@@ -50,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--report-only", action="store_true", help="render the documents from results.json")
     parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other parts' results from results.json (the document says which run each part is from)",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="tiny sizes: a smoke test of the harness (its figures mean nothing)",
@@ -75,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         "machine": report.machine(),
         "timings_s": {},
     }
+    earlier: dict[str, Any] = {}
+    if args.merge and results_path.exists():
+        earlier = json.loads(results_path.read_text())
     steps = [
         ("intake", {"5"}, intake.run),
         ("ceiling", {"2"}, ceiling.run),
@@ -98,11 +106,21 @@ def main(argv: list[str] | None = None) -> int:
         log(
             f"{name}: {results['timings_s'][name]:.0f}s (total so far {(time.monotonic() - started) / 60:.1f} min)"
         )
-        results_path.write_text(json.dumps(results, indent=1, default=str))
+        results_path.write_text(json.dumps({**earlier, **results}, indent=1, default=str))
     if "6" in wanted and "compare" in results:
         results["cost"] = cost(results, args.quick)
     results["finished_at"] = dt.datetime.now(dt.UTC).isoformat()
     results["wall_s"] = round(time.monotonic() - started, 1)
+    if earlier:
+        kept = [name for name in ("intake", "ceiling", "memory", "compare", "cost") if name not in results]
+        for name in kept:
+            if name in earlier:
+                results[name] = earlier[name]
+        results["merged"] = {
+            "parts": sorted(wanted),
+            "earlier_finished_at": earlier.get("finished_at"),
+            "earlier_wall_s": earlier.get("wall_s"),
+        }
     results_path.write_text(json.dumps(results, indent=1, default=str))
     report.write(results, doc, png)
     log(f"wrote {doc.relative_to(ROOT)} and {png.relative_to(ROOT)} in {results['wall_s'] / 60:.1f} min")

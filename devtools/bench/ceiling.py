@@ -2,9 +2,12 @@
 
 ARM's numbers are used as they are (reads: a bucket of 250, refilled at 25 a second, per principal,
 subscription and host): nothing is scaled. The tenant is two workspaces in two subscriptions and two regions,
-so the export drains two data-plane buckets at once (and touches the two ARM buckets a little). The limiter
-is per process, so three configurations are run: one host with ARM's numbers, two hosts with ARM's numbers
-each (together they ask for twice the budget), and two hosts with the budget split between them.
+so the export drains two data-plane buckets at once (and touches the two ARM buckets a little). The hosts'
+limiters share each bucket through Table storage (shared/budget.py), so 1, 2 and 4 hosts are run with ARM's
+numbers. Two configurations without the shared budget (`DSR_RATE_SHARED=false`) are run for comparison: 2 hosts
+that each hold the whole budget (as every instance did before), and 2 hosts that each hold half of it (what
+dividing the budget by the number of live instances gives, at best: both hosts are alive throughout). Before
+each run the shared rows are deleted, as the simulator's buckets are reset to full.
 
 For each bucket, over the time between its first and its last call:
 - `fraction` = calls admitted / (burst + rate x window): the share of what the bucket would admit in that time
@@ -34,9 +37,73 @@ TENANT: dict[str, Any] = {
     "experiments_per_workspace": 24,
     "subject_share": 0.25,
 }
-# (host processes, how many ways each bucket's budget is split among them): one host with ARM's numbers; two
-# hosts that each believe they own the whole bucket (the limiter is per process); two hosts with it halved.
-CONFIGS = ((1, 1), (2, 1), (2, 2))
+# (host processes, the limiters share the buckets through Table storage, how many ways each process's budget is
+# split): 1, 2 and 4 hosts sharing ARM's numbers; 2 hosts that each hold the whole budget; 2 with half each.
+CONFIGS = ((1, True, 1), (2, True, 1), (4, True, 1), (2, False, 1), (2, False, 2))
+
+
+def reset_budget(stack: LocalStack) -> None:
+    """Delete the shared buckets' rows (the next lease starts a full bucket, as the simulator's are)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    table = _budget_table(stack)
+    try:
+        for row in list(table.list_entities(select=["PartitionKey", "RowKey"])):
+            table.delete_entity(row["PartitionKey"], row["RowKey"])
+    except ResourceNotFoundError:  # no lease yet: no table
+        pass
+
+
+def budget_rows(stack: LocalStack) -> list[dict[str, Any]]:
+    """Per shared bucket: host, kind and how many leases (Table round trips that took tokens) it took."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        rows = list(_budget_table(stack).list_entities())
+    except ResourceNotFoundError:
+        return []
+    return sorted(
+        (
+            {
+                "host": r["Host"],
+                "subscription": r["Subscription"][:8],
+                "kind": r["Kind"],
+                "leases": r["Leases"],
+            }
+            for r in rows
+        ),
+        key=lambda r: (r["host"], r["subscription"]),
+    )
+
+
+def requeues(stack: LocalStack, request_id: str) -> dict[str, int]:
+    """How often the request's tasks were re-enqueued because they were throttled (a wait longer than a worker
+    sleeps) or hit a transient failure."""
+    import json
+
+    counts = {"throttled": 0, "transient": 0}
+    for row in _runtime(stack).store.requests.query_entities(
+        "PartitionKey eq @request", parameters={"request": request_id}, select=["Stats"]
+    ):
+        stats = json.loads(row.get("Stats") or "{}")
+        counts["throttled"] += int(stats.get("throttledRequeues", 0))
+        counts["transient"] += int(stats.get("attempts", 0))
+    return counts
+
+
+def _budget_table(stack: LocalStack) -> Any:
+    from shared import settings as names
+
+    return _runtime(stack).storage.table(names.BUDGET_TABLE)
+
+
+def _runtime(stack: LocalStack) -> Any:
+    import os
+
+    from shared.runtime import Runtime
+    from shared.settings import Settings
+
+    return Runtime.create(Settings.from_env({**os.environ, **stack.settings}))
 
 
 def bucket_stats(entries: list[dict[str, Any]], burst: int, rate: float) -> list[dict[str, Any]]:
@@ -97,12 +164,14 @@ def run(out_dir: Path, quick: bool = False) -> dict[str, Any]:
         assert sim is not None
         subscriptions = sorted({ws.subscription_id for ws in tenant.workspaces.values()})
         body = harness.export_body(stack, "alice", {"subscriptions": subscriptions})
-        for hosts, split in CONFIGS:
+        for hosts, shared, split in CONFIGS:
             limiter = {
                 "PYTHON_THREADPOOL_THREAD_COUNT": harness.THREADS,
                 "DSR_RATE_READ_BURST": f"{BURST / split:g}",
                 "DSR_RATE_READS_PER_SECOND": f"{RATE / split:g}",
+                "DSR_RATE_SHARED": "true" if shared else "false",
             }
+            reset_budget(stack)
             sim.set_rate_limit(enabled=True, read_burst=BURST, read_rate=RATE)  # full buckets for each run
             with harness.hosts(stack, hosts, **limiter):
                 seq = sim.log_seq
@@ -114,8 +183,10 @@ def run(out_dir: Path, quick: bool = False) -> dict[str, Any]:
             data_plane = [b for b in buckets if b["host"] != "management.azure.com" and b["calls"] > BURST]
             throttled = sum(b["throttled"] for b in buckets)
             calls = sum(b["calls"] for b in buckets)
+            leases = budget_rows(stack) if shared else []
             summary = {
                 "hosts": hosts,
+                "shared": shared,
                 "split": split,
                 "limiter_rate": RATE / split,
                 "limiter_burst": BURST / split,
@@ -127,13 +198,16 @@ def run(out_dir: Path, quick: bool = False) -> dict[str, Any]:
                 "fraction": min((b["fraction"] for b in data_plane), default=None),
                 "steady_rate": min((b["steady_rate"] or 0.0 for b in data_plane), default=None),
                 "buckets": buckets,
+                "leases": leases,
+                "requeued": requeues(stack, run.request_id),
                 "series": {
                     b["host"]: rate_series(entries, entries[0]["time"], b["host"]) for b in data_plane
                 },
             }
             result["runs"].append(summary)
             log(
-                f"  {hosts} host(s), limiter {RATE / split:g}/s each: {run.status} in {run.wall_s:.1f}s, "
+                f"  {hosts} host(s), limiter {RATE / split:g}/s {'shared' if shared else 'each'}: "
+                f"{run.status} in {run.wall_s:.1f}s, "
                 f"{calls} calls, {throttled} answered 429, "
                 f"data-plane buckets at {summary['fraction']} of their ceiling "
                 f"(steady {summary['steady_rate']}/s of {RATE:.0f}/s)"

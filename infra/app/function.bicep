@@ -35,6 +35,9 @@ param applicationInsightsConnectionString string
 @description('Versionless URI of the Key Vault secret that holds the pseudonymisation key.')
 param pseudonymKeySecretUri string
 
+@description('Versionless URI of the Key Vault secret that holds the callback signing key; empty = callbacks off.')
+param callbackSigningKeySecretUri string
+
 @description('Subnet for virtual network integration (delegated to Microsoft.App/environments).')
 param subnetId string
 
@@ -88,6 +91,9 @@ param rateReadsPerSecond string
 param rateReadBurst string
 param rateDeletesPerSecond string
 param rateDeleteBurst string
+param rateShared bool
+param rateFallbackInstances int
+param callbackAllowedHosts string
 
 var storageSuffix = environment().suffixes.storage
 var entraAuthEnabled = !empty(apiEntraClientId)
@@ -242,7 +248,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           name: 'DSR_DELETE_VERIFY_ATTEMPTS'
           value: string(deleteVerifyAttempts)
         }
-        // Client-side rate limits of the Azure ML calls (token buckets), per instance.
+        // Client-side rate limits of the Azure ML calls (token buckets per subscription and host).
         {
           name: 'DSR_RATE_READS_PER_SECOND'
           value: rateReadsPerSecond
@@ -258,6 +264,15 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'DSR_RATE_DELETE_BURST'
           value: rateDeleteBurst
+        }
+        // Shared by every instance through table DsrBudget; split this many ways while it cannot be reached.
+        {
+          name: 'DSR_RATE_SHARED'
+          value: rateShared ? 'true' : 'false'
+        }
+        {
+          name: 'DSR_RATE_FALLBACK_INSTANCES'
+          value: string(rateFallbackInstances)
         }
         // HR offboarding events start erasures without a ticket.
         {
@@ -323,6 +338,16 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'DSR_PACKAGE_RETENTION_DAYS'
           value: string(packageRetentionDays)
+        }
+        // Signed callbacks to a request's callbackUrl: the hosts it may name, and the signing key (a Key Vault
+        // reference, empty while callbacks are off; the app refuses to start with hosts and no key).
+        {
+          name: 'DSR_CALLBACK_ALLOWED_HOSTS'
+          value: callbackAllowedHosts
+        }
+        {
+          name: 'DSR_CALLBACK_SIGNING_KEY'
+          value: empty(callbackSigningKeySecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${callbackSigningKeySecretUri})'
         }
       ]
     }

@@ -19,6 +19,15 @@ param pseudonymKey string
 @description('Name of the secret that holds the pseudonymisation key.')
 param pseudonymKeySecretName string = 'dsr-pseudonym-key'
 
+@description('The HMAC key that signs callbacks to requesters (DSR_CALLBACK_SIGNING_KEY); empty = callbacks off, no secret.')
+@secure()
+param callbackSigningKey string = ''
+
+@description('Name of the secret that holds the callback signing key.')
+param callbackSigningKeySecretName string = 'dsr-callback-signing-key'
+
+var hasCallbackSigningKey = !empty(callbackSigningKey)
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
@@ -56,8 +65,22 @@ resource pseudonymKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   }
 }
 
+resource callbackSigningKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (hasCallbackSigningKey) {
+  // checkov:skip=CKV_AZURE_41: an expired secret breaks the Key Vault reference and stops every callback; receivers hold the same key, so it is rotated deliberately with them (docs/callbacks.md)
+  // checkov:skip=CKV_AZURE_114: contentType is set below; checkov's Bicep reader does not look inside the body of a conditional resource
+  parent: vault
+  name: callbackSigningKeySecretName
+  properties: {
+    value: callbackSigningKey
+    contentType: 'text/plain; HMAC-SHA256 key for callback signatures'
+  }
+}
+
 output id string = vault.id
 output name string = vault.name
 output pseudonymKeySecretName string = pseudonymKeySecret.name
 // Versionless: the app follows a rotated secret (App Service re-reads references within 24 hours or on restart).
 output pseudonymKeySecretUri string = '${vault.properties.vaultUri}secrets/${pseudonymKeySecret.name}'
+// Empty when no callback signing key was given (callbacks off).
+output callbackSigningKeySecretName string = hasCallbackSigningKey ? callbackSigningKeySecretName : ''
+output callbackSigningKeySecretUri string = hasCallbackSigningKey ? '${vault.properties.vaultUri}secrets/${callbackSigningKeySecretName}' : ''

@@ -18,6 +18,9 @@ param keyVaultName string
 @description('Name of the Key Vault secret that holds the pseudonymisation key.')
 param pseudonymKeySecretName string
 
+@description('Name of the Key Vault secret that holds the callback signing key; empty = callbacks off, no secret.')
+param callbackSigningKeySecretName string = ''
+
 @description('Queue of the HR offboarding events.')
 param offboardingQueueName string
 
@@ -37,7 +40,7 @@ var roles = {
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
   // The HR system: add messages to the offboarding queue, nothing else.
   storageQueueDataMessageSender: 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a'
-  // The Key Vault reference of DSR_PSEUDONYM_KEY: read that one secret.
+  // The Key Vault references of DSR_PSEUDONYM_KEY and DSR_CALLBACK_SIGNING_KEY: read those secrets only.
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
 }
 
@@ -105,6 +108,22 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
 resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(vault::pseudonymKeySecret.id, principalId, roles.keyVaultSecretsUser)
   scope: vault::pseudonymKeySecret
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+  }
+}
+
+// The Key Vault reference of DSR_CALLBACK_SIGNING_KEY, when callbacks are on: that one secret too.
+resource callbackSigningKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = if (!empty(callbackSigningKeySecretName)) {
+  parent: vault
+  name: callbackSigningKeySecretName
+}
+
+resource callbackSecretUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(callbackSigningKeySecretName)) {
+  name: guid(callbackSigningKeySecret.id, principalId, roles.keyVaultSecretsUser)
+  scope: callbackSigningKeySecret
   properties: {
     principalId: principalId
     principalType: 'ServicePrincipal'

@@ -21,8 +21,8 @@ param offboardingQueueName string
 @minValue(1)
 param exportRetentionDays int
 
-// Names the code uses (shared/settings.py: PLAN_QUEUE, WORK_QUEUE, FINALIZE_QUEUE, REQUESTS_TABLE,
-// IDEMPOTENCY_TABLE, EVENTS_TABLE, SUBJECTS_TABLE, AUDIT_TABLE, EXPORT_CONTAINER; the offboarding queue is the setting
+// Names the code uses (shared/settings.py: PLAN_QUEUE, WORK_QUEUE, FINALIZE_QUEUE, CALLBACK_QUEUE, REQUESTS_TABLE,
+// IDEMPOTENCY_TABLE, EVENTS_TABLE, SUBJECTS_TABLE, AUDIT_TABLE, CALLBACKS_TABLE, BUDGET_TABLE, EXPORT_CONTAINER; the offboarding queue is the setting
 // DSR_OFFBOARDING_QUEUE). The poison queues are the host's: a message that failed maxDequeueCount
 // (host.json) times moves to <queue>-poison.
 var queueNames = [
@@ -32,6 +32,8 @@ var queueNames = [
   'dsr-work-poison'
   'dsr-finalize'
   'dsr-finalize-poison'
+  'dsr-callbacks'
+  'dsr-callbacks-poison'
   offboardingQueueName
   '${offboardingQueueName}-poison'
 ]
@@ -41,6 +43,8 @@ var tableNames = [
   'DsrEvents'
   'DsrSubjects'
   'DsrAudit'
+  'DsrCallbacks'
+  'DsrBudget'
 ]
 var exportContainerName = 'dsr-exports'
 

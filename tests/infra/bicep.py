@@ -17,7 +17,7 @@ INFRA = ROOT / "infra"
 FUNCTION_BICEP = INFRA / "app" / "function.bicep"
 MAIN_BICEP = INFRA / "main.bicep"
 
-# Settings the platform needs that the code never reads: telemetry to Application Insights with Entra auth.
+# Settings the platform reads (and shared/telemetry.py too): telemetry to Application Insights with Entra auth.
 PLATFORM_SETTINGS = frozenset(
     {"APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"}
 )

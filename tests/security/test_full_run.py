@@ -5,8 +5,10 @@ host or in this process, carries any identifier of the person, in any letter cas
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import logging
+import zipfile
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, quote, quote_plus, urlsplit
@@ -80,7 +82,7 @@ def test_the_package_link_is_a_short_lived_read_only_https_sas(api: Api, export:
     parts = urlsplit(location)
     sas = {k: v[0] for k, v in parse_qs(parts.query).items()}
     assert parts.scheme == "https"
-    assert parts.path.endswith(f"/dsr-exports/{export['id']}/manifest.json")
+    assert parts.path.endswith(f"/dsr-exports/{export['id']}/package.zip")
     assert (sas["sp"], sas["spr"], sas["sr"]) == ("r", "https", "b")  # read, https only, one blob
     assert sas["skoid"]  # signed with a user delegation key (the managed identity), not an account key
     expiry = dt.datetime.fromisoformat(sas["se"].replace("Z", "+00:00"))
@@ -90,9 +92,10 @@ def test_the_package_link_is_a_short_lived_read_only_https_sas(api: Api, export:
     assert expiry - issued <= dt.timedelta(hours=1)
 
     # The link works, for real, against Azurite
-    manifest = requests.get(location, timeout=10)
-    assert manifest.status_code == 200, manifest.text
-    assert manifest.json()["request"]["id"] == export["id"]
+    package = requests.get(location, timeout=10)
+    assert package.status_code == 200, package.text
+    with zipfile.ZipFile(io.BytesIO(package.content)) as archive:
+        assert json.loads(archive.read("manifest.json"))["request"]["id"] == export["id"]
     # Without the SAS, or with it changed, or to write, it does not
     blob_url = location.split("?", 1)[0]
     assert requests.get(blob_url, timeout=10).status_code == 403
@@ -106,7 +109,7 @@ def test_the_package_link_is_a_short_lived_read_only_https_sas(api: Api, export:
     write = requests.put(location, data=b"{}", headers={"x-ms-blob-type": "BlockBlob"}, timeout=10)
     assert write.status_code == 403
     # Another blob of the package cannot be reached with this signature
-    other = location.replace("/manifest.json?", "/erasure-record.json?")
+    other = location.replace("/package.zip?", "/manifest.json?")
     assert requests.get(other, timeout=10).status_code == 403
 
 

@@ -1,0 +1,103 @@
+"""Telemetry from real task runs (keyless Azurite): one duration per invocation by family and outcome, and the
+task's log lines under its request id."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+import pytest
+from azure.identity import ManagedIdentityCredential
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from shared import settings as names
+from shared import tasks, telemetry
+from shared.matching import Subject
+from shared.model import DsrRequest, Task, utcnow
+from shared.runtime import Runtime
+from shared.settings import Settings
+from tests.conftest import APP_CLIENT_ID
+
+
+@pytest.fixture
+def runtime(azurite, identity_endpoint, tls, monkeypatch) -> Runtime:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls[0]))
+    for key, value in identity_endpoint.environment().items():
+        monkeypatch.setenv(key, value)
+    settings = Settings.from_env(
+        {
+            names.STORAGE_BLOB_URI: azurite.url("blob"),
+            names.STORAGE_QUEUE_URI: azurite.url("queue"),
+            names.STORAGE_TABLE_URI: azurite.url("table"),
+            names.IDENTITY_CLIENT_ID: APP_CLIENT_ID,
+            names.PSEUDONYM_KEY: "test-key",
+        }
+    )
+    rt = Runtime.create(settings, ManagedIdentityCredential(client_id=APP_CLIENT_ID))
+    rt.storage.ensure()
+    return rt
+
+
+@pytest.fixture
+def reader():
+    reader = InMemoryMetricReader()
+    telemetry.bind_meter_provider(MeterProvider(metric_readers=[reader]))
+    yield reader
+    telemetry.bind_meter_provider(None)
+
+
+def test_each_task_invocation_records_its_duration_by_family_and_outcome(
+    runtime, reader, monkeypatch, caplog
+):
+    # Given three kinds of task: one that works 50 ms and ends, one that yields, one that fails
+    def works(ctx):
+        time.sleep(0.05)
+        ctx.count("seen")
+
+    def yields(ctx):
+        raise tasks.YieldNowError
+
+    def fails(ctx):
+        raise ValueError("no such family")
+
+    for kind, handler in (("t-works", works), ("t-yields", yields), ("t-fails", fails)):
+        monkeypatch.setitem(tasks.HANDLERS, kind, handler)
+    monkeypatch.delenv(names.APPLICATIONINSIGHTS_CONNECTION_STRING, raising=False)
+    request = DsrRequest(
+        str(uuid.uuid4()),
+        "export",
+        Subject("0a1b2c3d-0000-4000-8000-000000000002"),
+        {},
+        utcnow(),
+        status="running",
+    )
+    runtime.store.create_request(request)
+    runtime.store.create_tasks([Task(request.id, kind, kind) for kind in ("t-works", "t-yields", "t-fails")])
+
+    # When each runs once, as the work trigger runs it
+    with caplog.at_level(logging.INFO), telemetry.correlation(request.id):
+        outcomes = [tasks.execute(runtime, request.id, kind) for kind in ("t-works", "t-yields", "t-fails")]
+
+    # Then each invocation recorded one duration under its family and outcome
+    assert outcomes == ["done", "yielded", "failed"]
+    data = reader.get_metrics_data()
+    assert data is not None
+    recorded = {
+        (p.attributes["family"], p.attributes["outcome"]): p
+        for r in data.resource_metrics
+        for s in r.scope_metrics
+        for m in s.metrics
+        if m.name == "dsr.task.duration"
+        for p in m.data.data_points
+    }
+    assert {key: p.count for key, p in recorded.items()} == {
+        ("t-works", "done"): 1,
+        ("t-yields", "yielded"): 1,
+        ("t-fails", "failed"): 1,
+    }
+    assert 0.05 <= recorded[("t-works", "done")].sum < 30
+    # And the failure's log line carries the request id
+    failure = next(r for r in caplog.records if "failed: invalid input" in r.getMessage())
+    assert getattr(failure, telemetry.REQUEST_ID_ATTRIBUTE) == request.id
