@@ -147,9 +147,14 @@ def export_step(stack: LocalStack, person: Any, subscriptions: list[str]) -> boo
 
     report = read_package(container_client(stack), request_id)
     print(f"\n  Request {request_id}: completed in {elapsed:.1f}s")
-    print(f"\n  {'file':<100} {'records':>7}  sha-256")
-    for entry in report.manifest["files"]:
-        print(f"  {entry['path']:<100} {entry['records']:>7}  {entry['sha256'][:16]}...")
+    files = report.manifest["files"]
+    shown = 8
+    print(f"\n  {len(files)} files in the package; the first {shown} (path under the request id):")
+    print(f"  {'file':<96} {'records':>7}  sha-256")
+    for entry in files[:shown]:
+        path = entry["path"].split("/", 1)[1]
+        print(f"  {path:<96} {entry['records']:>7}  {entry['sha256'][:16]}...")
+    print(f"  ... and {len(files) - shown} more, all listed in manifest.json")
     print("\n  Records per family: " + ", ".join(f"{f} {n}" for f, n in sorted(report.records.items())))
     calls = [e for e in stack.simulator.log if not e["path"].startswith("/_sim")]
     print(f"  Azure ML API calls: {len(calls)}; package: {downloads.relative_to(ROOT)}/{request_id}.zip")
