@@ -15,12 +15,13 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shared import audit, deadlines
 from shared import settings as names
+from shared.auth import ROLE_APPROVE
 from shared.catalog import FAMILIES, NOT_COVERED, NOT_ERASABLE
 from shared.errors import ConflictError, ForbiddenError, NotFoundError, ValidationFailedError
 from shared.matching import Subject
 from shared.model import TERMINAL_REQUEST, DsrRequest, Task, WorkspaceRef, iso, new_request_id, utcnow
 from shared.package import OutputWriter, json_document
-from shared.principal import SYSTEM, Principal
+from shared.principal import ENTRA_APP, ENTRA_USER, SYSTEM, Principal
 from shared.requests_api import RESOURCE_GROUP_ID, WORKSPACE_ID, SubmitIn
 from shared.runtime import Runtime
 from shared.storage import MAX_QUEUE_DELAY_SECONDS, ConcurrencyError
@@ -593,6 +594,8 @@ def decide(rt: Runtime, request_id: str, action: str, principal: Principal, reas
             raise ConflictError(f"the request is {request.status}, not awaiting approval")
         if action == "cancel" and request.status in TERMINAL_REQUEST:
             raise ConflictError(f"the request is already {request.status}")
+        if action == "cancel":
+            _submitter_or_approver(principal, request, "cancel")
         if action == "approve" and request.delete_workspace:
             if not rt.settings.allow_workspace_deletion:
                 raise ForbiddenError("workspace deletion is disabled (setting DSR_ALLOW_WORKSPACE_DELETION)")
@@ -735,11 +738,21 @@ def sweep(rt: Runtime) -> dict[str, int]:
     return counts
 
 
+def _submitter_or_approver(principal: Principal, request: DsrRequest, what: str) -> None:
+    """A caller with only DSR.Submit acts on its own requests; DSR.Approve acts on any. (Function-key and Easy
+    Auth callers carry no app roles: the API admits them only while Entra tokens are not required.)"""
+    if principal.source not in (ENTRA_USER, ENTRA_APP) or ROLE_APPROVE in principal.roles:
+        return
+    if principal.id != (request.submitted_by or {}).get("id"):
+        raise ForbiddenError(f"only the request's submitter or a {ROLE_APPROVE} holder may {what} it")
+
+
 def retry(rt: Runtime, request_id: str, principal: Principal) -> DsrRequest:
     """Re-run only the failed tasks of an ended request (from their checkpoints)."""
     request = rt.store.get_request(request_id)
     if request is None:
         raise NotFoundError(f"no request with id {request_id}")
+    _submitter_or_approver(principal, request, "retry")
     if request.status not in ("completed_with_errors", "failed"):
         raise ConflictError(
             f"only a request that ended with errors can be retried; this one is {request.status}"

@@ -20,7 +20,7 @@ import requests
 from shared import http_api
 from shared.runtime import Runtime
 from tests.security.conftest import Api, subject_of, subscriptions
-from tests.security.idp import APPROVER, OFFICER, READER, SUBMITTER
+from tests.security.idp import APPROVER, OFFICER, READER, SUBMITTER, Person
 
 PERSON = "alice"
 
@@ -126,6 +126,27 @@ def test_no_package_before_it_is_written(api: Api, secure_stack: Any) -> None:
     assert response.status_code == 409
     assert response.headers["Content-Type"].startswith("application/problem+json")
     api.call("POST", f"v1/requests/{waiting.json()['id']}:cancel", SUBMITTER)
+
+
+def test_a_submitter_cancels_only_its_own_requests_an_approver_any(api: Api, secure_stack: Any) -> None:
+    sim = secure_stack.simulator
+    body = {
+        "type": "erasure",
+        "subject": subject_of(sim, "bob"),
+        "scope": {"subscriptions": subscriptions(sim)},
+    }
+    other_submitter = Person(
+        "a1000000-0000-4000-8000-00000000001a", "other.desk@contoso.com", ("DSR.Submit",)
+    )
+    mine = api.call("POST", "v1/requests", SUBMITTER, body=body).json()["id"]
+    theirs = api.call("POST", "v1/requests", other_submitter, body=body).json()["id"]
+    refused = api.call("POST", f"v1/requests/{theirs}:cancel", SUBMITTER)
+    assert refused.status_code == 403
+    assert "submitter" in refused.json()["detail"]
+    assert api.call("GET", f"v1/requests/{theirs}").json()["status"] == "awaiting_approval"  # unchanged
+    assert api.call("POST", f"v1/requests/{mine}:cancel", SUBMITTER).status_code == 200
+    assert api.call("POST", f"v1/requests/{theirs}:cancel", APPROVER).status_code == 200
+    assert api.call("GET", f"v1/requests/{theirs}").json()["decision"]["by"]["name"] == "approver@contoso.com"
 
 
 def test_no_log_line_of_a_full_run_names_the_person(
