@@ -170,6 +170,8 @@ class Task:
     finished_at: dt.datetime | None = None
     modified_at: dt.datetime | None = None  # the Table entity's timestamp (read only)
     etag: str | None = None
+    # Fields too large for a Table property live in blobs (shared/storage.py): field -> blob path, as stored.
+    spilled: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def family(self) -> str:

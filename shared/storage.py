@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import logging
 import threading
@@ -26,6 +27,7 @@ from shared import telemetry
 from shared.amlclient import TokenCredential, fixed_tls_verify
 from shared.matching import Subject
 from shared.model import OPEN_TASK, DsrRequest, Task, WorkspaceRef
+from shared.package import safe_segment
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,13 @@ class ConcurrencyError(Exception):
 
 def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+# A Table string property holds at most 64 KiB (32 K UTF-16 characters); a task's JSON field longer than this
+# (the run ids of someone's hyperparameter sweep, the pipeline objects thousands of runs point to) is written
+# to a blob named by its content and the property holds "blob:<path>".
+SPILL_CHARS = 30_000
+SPILL_PREFIX = "blob:"
 
 
 def _time(value: Any) -> dt.datetime | None:
@@ -105,6 +114,7 @@ class RequestStore:
     TASK_PREFIX = "task-"
 
     def __init__(self, storage: Storage) -> None:
+        self.container = storage.container
         self.requests = storage.table(names.REQUESTS_TABLE)
         self.idempotency = storage.table(names.IDEMPOTENCY_TABLE)
         self.events = storage.table(names.EVENTS_TABLE)
@@ -275,9 +285,11 @@ class RequestStore:
         return self._task_of(entity)
 
     def update_task(self, task: Task) -> None:
+        before = dict(task.spilled)
+        entity = self._task_entity(task)
         try:
             meta = self.requests.update_entity(
-                self._task_entity(task),
+                entity,
                 mode=UpdateMode.REPLACE,
                 etag=task.etag,
                 match_condition=MatchConditions.IfNotModified,
@@ -285,6 +297,10 @@ class RequestStore:
         except (ResourceModifiedError, ResourceNotFoundError) as exc:
             raise ConcurrencyError(f"{task.request_id}/{task.task_id}") from exc
         task.etag = meta.get("etag")
+        # The blobs the stored row no longer points to go (those of a lost race stay until the package purge).
+        for path in set(before.values()) - set(task.spilled.values()):
+            with contextlib.suppress(ResourceNotFoundError):
+                self.container.delete_blob(path)
 
     def list_tasks(self, request_id: str) -> Iterator[Task]:
         for entity in self.requests.query_entities(
@@ -380,18 +396,38 @@ class RequestStore:
             stored_status=e["Status"],
         )
 
+    def _field(self, t: Task, name: str, value: Any) -> str:
+        """The property text of a task's JSON field: the JSON itself, or a pointer to a blob holding it."""
+        text = _json(value)
+        if len(text) <= SPILL_CHARS:
+            t.spilled.pop(name, None)
+            return text
+        digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+        path = f"{t.request_id}/_state/{safe_segment(t.task_id)}/{name}-{digest}.json"
+        if t.spilled.get(name) != path:
+            self.container.get_blob_client(path).upload_blob(text.encode(), overwrite=True)
+            t.spilled[name] = path
+        return SPILL_PREFIX + path
+
+    def _load(self, t: Task, name: str, text: str | None, default: str) -> Any:
+        if text and text.startswith(SPILL_PREFIX):
+            path = text[len(SPILL_PREFIX) :]
+            t.spilled[name] = path
+            text = self.container.get_blob_client(path).download_blob().readall().decode()
+        return json.loads(text or default)
+
     def _task_entity(self, t: Task) -> dict[str, Any]:
         return {
             "PartitionKey": t.request_id,
             "RowKey": self.TASK_PREFIX + t.task_id,
             "Kind": t.kind,
             "Status": t.status,
-            "Params": _json(t.params),
+            "Params": self._field(t, "Params", t.params),
             "Workspace": _json(t.workspace.as_dict()) if t.workspace else "",
-            "Checkpoint": _json(t.checkpoint),
+            "Checkpoint": self._field(t, "Checkpoint", t.checkpoint),
             "Stats": _json(t.stats),
-            "Outputs": _json(t.outputs),
-            "Found": _json(t.found),
+            "Outputs": self._field(t, "Outputs", t.outputs),
+            "Found": self._field(t, "Found", t.found),
             "Error": t.error or "",
             "LeaseOwner": t.lease_owner or "",
             "LeaseUntil": t.lease_until.isoformat() if t.lease_until else "",
@@ -400,17 +436,13 @@ class RequestStore:
         }
 
     def _task_of(self, e: Any) -> Task:
-        return Task(
+        task = Task(
             request_id=e["PartitionKey"],
             task_id=e["RowKey"][len(self.TASK_PREFIX) :],
             kind=e["Kind"],
-            params=json.loads(e.get("Params") or "{}"),
             workspace=WorkspaceRef.from_dict(json.loads(e["Workspace"])) if e.get("Workspace") else None,
             status=e["Status"],
-            checkpoint=json.loads(e.get("Checkpoint") or "{}"),
             stats=json.loads(e.get("Stats") or "{}"),
-            outputs=json.loads(e.get("Outputs") or "{}"),
-            found=json.loads(e.get("Found") or "{}"),
             error=e.get("Error") or None,
             lease_owner=e.get("LeaseOwner") or None,
             lease_until=_time(e.get("LeaseUntil")),
@@ -419,6 +451,11 @@ class RequestStore:
             modified_at=_time(e.metadata.get("timestamp")),
             etag=e.metadata.get("etag"),
         )
+        task.params = self._load(task, "Params", e.get("Params"), "{}")
+        task.checkpoint = self._load(task, "Checkpoint", e.get("Checkpoint"), "{}")
+        task.outputs = self._load(task, "Outputs", e.get("Outputs"), "{}")
+        task.found = self._load(task, "Found", e.get("Found"), "{}")
+        return task
 
 
 def block_id(output: str, index: int) -> str:
