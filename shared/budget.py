@@ -14,7 +14,8 @@ bucket has one row in table `DsrBudget`, and each process leases small batches o
   usable (k - L) / rate seconds after the lease, when the refill reaches it. Tokens are handed out in the order
   they were leased, and whatever every process holds, the tokens usable by any time t never exceed
   burst + rate x (t - t0). A lease that would go deeper is refused: the caller's wait is then longer than
-  `max_wait`, so it re-enqueues its work instead of sleeping.
+  `max_wait`, so it re-enqueues its work instead of sleeping. The bucket holds a little less than the service's
+  burst (`headroom`: calls in flight are counted here before the service counts them).
 - The per-process `RateLimiter` (shared/amlclient.py) stays the fast path: it spends the leased tokens one call at
   a time and only comes back here when they are gone. A batch covers about half a second of the process's own
   recent call rate (at most a quarter of the burst or half a second of refill): one Table round trip for a
@@ -63,6 +64,9 @@ BucketKey = tuple[str, str, str]  # (subscription, host, "reads" | "deletes"): R
 
 LEASE_SECONDS: Final = 0.5  # a batch covers about this long of the process's own call rate (or of the refill)
 LEASE_TTL_SECONDS: Final = 1.0  # leased tokens not handed out this long after the last became usable lapse
+IN_FLIGHT_SECONDS: Final = (
+    0.2  # how much earlier than the service a call is counted here, at most (see headroom)
+)
 RETRY_AFTER_FAILURE_SECONDS: Final = 30.0  # after a storage failure, the fallback is used this long
 STORE_TIMEOUT_SECONDS: Final = 2.0  # connect and read timeout of one Table call
 MAX_ATTEMPTS: Final = 10  # ETag conflicts in a row before the lease gives up (the fallback takes over)
@@ -112,6 +116,14 @@ def take(
         Bucket(current.tokens - tokens, current.updated),
         Grant(tokens=tokens, level=current.tokens, rate=rate, at=now),
     )
+
+
+def headroom(rate: float, burst: float) -> float:
+    """Tokens the shared bucket keeps short of the service's burst. A call is counted here when it leaves and
+    there when it arrives; while both buckets are full their refill is lost at slightly different moments, so
+    after an idle spell this bucket could be a few calls in flight ahead of the service's. The refill of
+    IN_FLIGHT_SECONDS covers them (at most a tenth of the burst)."""
+    return min(burst / 10, max(1.0, rate * IN_FLIGHT_SECONDS))
 
 
 def batch_cap(rate: float, burst: float) -> int:
@@ -391,7 +403,7 @@ class SharedBudget:
             want = batch_size(state.estimate, rate, burst)
             mono, wall = self.clock(), self.wall()
             try:
-                grant = self.store.lease(key, want, rate, burst, self.max_wait)
+                grant = self.store.lease(key, want, rate, burst - headroom(rate, burst), self.max_wait)
             except BudgetUnavailableError as exc:
                 self._failed(exc)
                 state.lease = None
@@ -406,8 +418,8 @@ class SharedBudget:
                 return max(lease.ready(1) - self.clock(), self.max_wait + 1 / rate)
             self.stats["leases"] += 1
             self.stats["leased"] += grant.tokens
-            wait = lease.take(self.clock())
-            return 0.0 if wait is None else wait
+            lease.spent = 1  # the first token is this caller's, however long the lease took to arrive
+            return max(0.0, lease.ready(1) - self.clock())
 
     def give_back(self, key: BucketKey) -> bool:
         """Return a token handed out by `reserve` and not spent; False when the shared budget is not in use."""

@@ -269,3 +269,28 @@ def test_the_chart_is_drawn(tmp_path):
     path = tmp_path / "chart.png"
     report.chart(results_fixture(), path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_ceiling_part_labels_shared_and_comparison_runs_and_counts_calls_per_lease():
+    # Given a shared 2-host run (its bucket took 100 leases) and a comparison run without the shared budget
+    results = results_fixture()
+    bucket = results["ceiling"]["runs"][0]["buckets"][0]
+    shared = {**results["ceiling"]["runs"][0], "hosts": 2, "shared": True, "split": 1}
+    shared["leases"] = [{"host": "127.0.0.1:1", "subscription": "sub1", "kind": "reads", "leases": 100}]
+    shared["requeued"] = {"throttled": 0, "transient": 0}
+    alone = {**results["ceiling"]["runs"][0], "hosts": 2, "shared": False, "split": 2, "fraction": 0.7}
+    results["ceiling"]["runs"] = [shared, alone]
+
+    # When the report is rendered
+    rows = report.goals(results)
+    text = report.render(results)
+
+    # Then the goal rows name the configuration, the comparison says it is one, and the table has calls per lease
+    labels = [what for part, what, *_ in rows if part == "2"]
+    assert "the budget shared through Table storage" in labels[0]
+    assert labels[2].endswith(
+        "comparison: 2 hosts, no shared budget, the budget split 2 ways (`DSR_RATE_*` / 2)"
+    )
+    assert f"| {bucket['fraction']:.2f} | 24.6/s | 15.0 |" in text  # 1,500 calls / 100 leases
+    assert "- 2 hosts: **0.95** of the ceiling, 0.00% answered 429" in text
+    assert "0.70 of the ceiling" in text

@@ -17,6 +17,7 @@ from shared.budget import (
     SharedBudget,
     batch_cap,
     batch_size,
+    headroom,
     spend_rate,
     take,
 )
@@ -126,6 +127,12 @@ def test_the_services_remaining_count_trims_a_lease_only_when_clearly_lower():
     )
 
 
+def test_the_shared_bucket_keeps_a_little_headroom_below_the_services_burst():
+    assert headroom(rate=25, burst=250) == pytest.approx(5.0)  # 0.2 s of refill: calls in flight
+    assert headroom(rate=25, burst=20) == pytest.approx(2.0)  # at most a tenth of the burst
+    assert headroom(rate=2, burst=200) == pytest.approx(1.0)  # at least one call
+
+
 def test_the_batch_follows_the_processs_own_call_rate_within_its_cap():
     assert batch_cap(rate=25, burst=250) == 12  # half a second of refill
     assert batch_cap(rate=25, burst=8) == 2  # a quarter of a small burst
@@ -145,22 +152,22 @@ def test_the_limiter_spends_leased_tokens_and_leases_again_only_when_they_are_go
     budget = SharedBudget(store, max_wait=5.0, clock=clock, wall=clock)
     limiter = RateLimiter(read_rate=10, read_burst=20, clock=clock, shared=budget, fallback_instances=4)
 
-    # When 20 calls go out at once, they are all immediate, in a few leases of growing size
-    assert [limiter.reserve(KEY) for _ in range(20)] == [0.0] * 20
+    # When 18 calls go out at once (the burst less its headroom of 2), they are all immediate, in a few leases
+    assert [limiter.reserve(KEY) for _ in range(18)] == [0.0] * 18
     assert store.wants == [1, 5, 5, 5, 5]  # cap 5 (a quarter of the burst); a quarter of it to start
 
-    # Then the next calls wait for the refill, in order, exactly as one bucket of 20 at 10/s would make them
+    # Then the next calls wait for the refill, in order, exactly as one bucket of 18 at 10/s would make them
     assert [limiter.reserve(KEY) for _ in range(5)] == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5])
     assert budget.stats["leases"] == 6
 
 
 def test_a_refused_lease_answers_a_wait_past_max_wait_and_give_back_balances_it():
-    # Given a bucket already leased 1 s ahead, the most a caller may wait
+    # Given a bucket (10 less a headroom of 1, 10/s) already leased 1 s ahead, the most a caller may wait
     clock = Clock()
     store = ScriptedStore(clock)
     budget = SharedBudget(store, max_wait=1.0, clock=clock, wall=clock)
-    limiter = RateLimiter(read_rate=10, read_burst=5, clock=clock, shared=budget)
-    waits = [limiter.reserve(KEY) for _ in range(15)]
+    limiter = RateLimiter(read_rate=10, read_burst=10, clock=clock, shared=budget)
+    waits = [limiter.reserve(KEY) for _ in range(19)]
     assert waits[-1] == pytest.approx(1.0)
 
     # When one more caller asks, the lease is refused: its wait is past max_wait, so the client gives it back
