@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,6 +132,17 @@ def handle(rt: Runtime, body: bytes, message_id: str) -> dict[str, Any]:
         return _reject(rt, message_id, str(exc))
     key = _key(f"event\n{event.event_id}")
     existing = rt.store.get_event(key)
+    if (
+        existing is not None
+        and existing.get("Status") == "accepted"
+        and existing.get("RequestId")
+        and rt.store.get_request(existing["RequestId"]) is None
+    ):
+        # A retried message whose first attempt recorded the event and stopped before storing the request.
+        request = _request_for(rt, event)
+        request.id = existing["RequestId"]
+        store_and_start(rt, request)
+        return {"RowKey": key, **existing, "RequestStatus": request.status}
     if existing is not None:
         return _duplicate(rt, message_id, existing, "the same eventId was received before")
     pseudonyms = sorted(rt.pseudonym(i) for i in event.subject.identifiers())
@@ -147,6 +159,10 @@ def handle(rt: Runtime, body: bytes, message_id: str) -> dict[str, Any]:
                     rt, message_id, row, "the same person was offboarded within the dedupe window"
                 )
     request = _request_for(rt, event)
+    first, request.id = _claim_person(rt, pseudonyms, request.id, key, window)
+    if first is not None:
+        row = {"RequestId": first, "Status": "accepted"}
+        return _duplicate(rt, message_id, row, "the same person was offboarded within the dedupe window")
     fields = {
         "Status": "accepted",
         "Schema": event.schema,
@@ -167,6 +183,43 @@ def handle(rt: Runtime, body: bytes, message_id: str) -> dict[str, Any]:
         request.status,
     )
     return {"RowKey": key, **fields, "RequestStatus": request.status}
+
+
+CLAIM_SETTLE_ATTEMPTS = 20  # an earlier claim whose request is not stored yet is looked at again, 0.1 s apart
+
+
+def _claim_person(
+    rt: Runtime, pseudonyms: list[str], request_id: str, event_key: str, window: dt.timedelta
+) -> tuple[str | None, str]:
+    """Claim the person (one row per identifier pseudonym, created atomically, in a fixed order), so that two
+    events for the same person handled at the same moment cannot both start an erasure. Returns (the request
+    this event duplicates, or None; the request id this event goes on with: its own earlier claim's when the
+    message is a retry). A duplicate releases the claims it took. An earlier claim whose request does not exist
+    yet may still lose on another identifier and be released: it is looked at again for a moment, so that a
+    duplicate links to the request that is really made."""
+    holder = None
+    for attempt in range(CLAIM_SETTLE_ATTEMPTS):
+        holder, request_id = _claim_once(rt, pseudonyms, request_id, event_key, window)
+        if holder is None or rt.store.get_request(holder) is not None:
+            break
+        if attempt < CLAIM_SETTLE_ATTEMPTS - 1:
+            time.sleep(0.1)
+    return holder, request_id
+
+
+def _claim_once(
+    rt: Runtime, pseudonyms: list[str], request_id: str, event_key: str, window: dt.timedelta
+) -> tuple[str | None, str]:
+    taken: list[str] = []
+    for pseudonym in pseudonyms:
+        holder, holder_event = rt.store.claim_person(pseudonym, request_id, event_key, utcnow(), window)
+        if holder_event != event_key:
+            for mine in taken:
+                rt.store.release_person(mine, request_id)
+            return holder, request_id
+        request_id = holder  # ours, or our own earlier attempt's
+        taken.append(pseudonym)
+    return None, request_id
 
 
 def _request_for(rt: Runtime, event: OffboardingEvent) -> DsrRequest:

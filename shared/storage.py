@@ -231,6 +231,58 @@ class RequestStore:
             return False
         return True
 
+    def claim_person(
+        self, pseudonym: str, request_id: str, event_key: str, now: dt.datetime, window: dt.timedelta
+    ) -> tuple[str, str]:
+        """Claim an offboarded person (by one identifier's pseudonym) for `request_id` of event `event_key`,
+        unless another event claimed them less than `window` ago. Returns (request id, event key) of the claim
+        that holds afterwards: this event's own earlier claim (a retried message) is returned as it is."""
+        entity = {
+            "PartitionKey": "person",
+            "RowKey": pseudonym,
+            "RequestId": request_id,
+            "EventKey": event_key,
+            "ClaimedAt": now,
+        }
+        for _ in range(5):
+            try:
+                self.events.create_entity(entity)
+                return request_id, event_key
+            except ResourceExistsError:
+                pass
+            try:
+                row = self.events.get_entity("person", pseudonym)
+            except ResourceNotFoundError:
+                continue  # released meanwhile: claim again
+            claimed = _time(row.get("ClaimedAt"))
+            if row.get("EventKey") == event_key or (claimed is not None and now - claimed < window):
+                return str(row["RequestId"]), str(row.get("EventKey") or "")
+            try:  # an old claim: take it over, unless someone else just did
+                self.events.update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=row.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+                return request_id, event_key
+            except (ResourceModifiedError, ResourceNotFoundError):
+                continue
+        raise ConcurrencyError(f"person claim {pseudonym[:12]}")
+
+    def release_person(self, pseudonym: str, request_id: str) -> None:
+        """Drop this request's claim on a person (an event that turned out to be a duplicate)."""
+        try:
+            row = self.events.get_entity("person", pseudonym)
+            if row["RequestId"] == request_id:
+                self.events.delete_entity(
+                    "person",
+                    pseudonym,
+                    etag=row.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+        except (ResourceNotFoundError, ResourceModifiedError):
+            pass
+
     def get_event(self, key: str) -> dict[str, Any] | None:
         try:
             return dict(self.events.get_entity("offboarding", key))
