@@ -80,14 +80,15 @@ def mark_deadlines(rt: Runtime, now: dt.datetime | None = None) -> dict[str, int
     trail, with a warning in the log an alert can watch. Returns how many were flagged in each state."""
     now = now or utcnow()
     flagged = {"near_due": 0, "overdue": 0}
-    requests, _ = rt.store.list_requests(OPEN_STATUSES, due_before=now + NEAR_DUE, page_size=1000)
-    pending = list(requests)
-    continuation: dict[str, str] | None = _
-    while continuation:
-        more, continuation = rt.store.list_requests(
+    pending: list[DsrRequest] = []
+    continuation: dict[str, str] | None = None
+    while True:
+        page, continuation = rt.store.list_requests(
             OPEN_STATUSES, due_before=now + NEAR_DUE, page_size=1000, continuation=continuation
         )
-        pending.extend(more)
+        pending.extend(page)
+        if not continuation:
+            break
     for request in pending:
         state = request.deadline_state(now, NEAR_DUE)
         if state not in flagged or request.deadline_flag == state:

@@ -146,6 +146,14 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """A body's validation errors as the problem's `errors`: field path and message (never the input)."""
+    return [
+        {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+        for e in exc.errors(include_input=False)
+    ]
+
+
 def current_principal() -> Principal:
     """The caller `handle` authenticated for this invocation (principal.caller() answers the same)."""
     return authenticated() or SYSTEM
@@ -156,10 +164,7 @@ def submit(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
     try:
         model = SubmitIn.model_validate(body)
     except ValidationError as exc:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-            for e in exc.errors(include_input=False)
-        ]
+        errors = validation_errors(exc)
         raise ValidationFailedError(f"{len(errors)} field(s) failed validation", errors=errors) from None
     key = req.headers.get("Idempotency-Key")
     if key is not None and not _IDEMPOTENCY_KEY.match(key):
@@ -202,10 +207,9 @@ def _decision(action: str) -> Callable[[Runtime, func.HttpRequest], func.HttpRes
             try:
                 reason = DecisionIn.model_validate(_body(req)).reason
             except ValidationError as exc:
-                errors = [
-                    {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
-                ]
-                raise ValidationFailedError("the decision body does not validate", errors=errors) from None
+                raise ValidationFailedError(
+                    "the decision body does not validate", errors=validation_errors(exc)
+                ) from None
         request = workflow.decide(rt, request_id, action, current_principal(), reason)
         return json_response(workflow.status_view(rt, request, _base_url(req)), 200)
 

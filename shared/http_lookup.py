@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from shared import deadlines, offboarding
 from shared.errors import BadRequestError, ValidationFailedError
-from shared.http_api import _base_url, _body, json_response
+from shared.http_api import _base_url, _body, json_response, validation_errors
 from shared.model import iso
 from shared.requests_api import SearchIn
 from shared.runtime import Runtime
@@ -66,8 +66,9 @@ def search_requests(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
     try:
         search = SearchIn.model_validate(_body(req))
     except ValidationError as exc:
-        errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
-        raise ValidationFailedError("the search body does not validate", errors=errors) from None
+        raise ValidationFailedError(
+            "the search body does not validate", errors=validation_errors(exc)
+        ) from None
     return json_response({"value": _requests_of(rt, search.identifier)})
 
 

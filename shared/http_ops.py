@@ -6,8 +6,8 @@ import azure.functions as func
 from pydantic import ValidationError
 
 from shared import deadlines, workflow
-from shared.errors import NotFoundError, ValidationFailedError
-from shared.http_api import _REQUEST_ID, _base_url, _body, current_principal, json_response
+from shared.errors import ValidationFailedError
+from shared.http_api import _base_url, _body, _request_id, current_principal, json_response, validation_errors
 from shared.principal import caller
 from shared.requests_api import ExtendIn
 from shared.runtime import Runtime
@@ -15,9 +15,7 @@ from shared.runtime import Runtime
 
 def retry(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
     """`POST /api/v1/requests/{id}:retry`: re-run only the failed tasks of a request that ended with errors."""
-    request_id = req.route_params.get("id", "")
-    if not _REQUEST_ID.match(request_id):
-        raise NotFoundError(f"no request with id {request_id[:64]!r}")
+    request_id = _request_id(req)
     request = workflow.retry(rt, request_id, caller(req, rt.settings.trust_easyauth_headers))
     return json_response(
         workflow.status_view(rt, request, _base_url(req)),
@@ -28,13 +26,12 @@ def retry(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
 
 def extend_request(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
     """`POST /api/v1/requests/{id}:extend` with {"months": 1|2, "reason"}: the one extension GDPR allows."""
-    request_id = req.route_params.get("id", "")
-    if not _REQUEST_ID.match(request_id):
-        raise NotFoundError(f"no request with id {request_id[:64]!r}")
+    request_id = _request_id(req)
     try:
         body = ExtendIn.model_validate(_body(req))
     except ValidationError as exc:
-        errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
-        raise ValidationFailedError("the extension body does not validate", errors=errors) from None
+        raise ValidationFailedError(
+            "the extension body does not validate", errors=validation_errors(exc)
+        ) from None
     request = deadlines.extend(rt, request_id, body.months, body.reason, current_principal())
     return json_response(workflow.status_view(rt, request, _base_url(req)), 200)
