@@ -16,7 +16,9 @@ from typing import Any
 
 from azure.storage.blob import BlobBlock, BlobClient, ContainerClient
 
+from shared import package_zip
 from shared.model import Task
+from shared.zipformat import ZipTime
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._()-]")
 
@@ -77,8 +79,11 @@ class OutputWriter:
     staged by an invocation that crashed or lost its lease is never part of another's list. The checkpoint
     keeps each output's path, record count and records per block (`sizes`)."""
 
-    def __init__(self, container: ContainerClient) -> None:
+    def __init__(self, container: ContainerClient, package_time: ZipTime | None = None) -> None:
         self.container = container
+        # With the package's entry time, a file written whole by one Put Blob is also staged as its entry of
+        # the request's package.zip (shared/package_zip.py), so the package is written without reading it back.
+        self.package_time = package_time
         self._pending: dict[str, list[bytes]] = {}
         self._pending_bytes: dict[str, int] = {}
         self._blobs: dict[str, BlobClient] = {}
@@ -146,6 +151,10 @@ class OutputWriter:
                     "bytes": len(data),
                     "sha256": hashlib.sha256(data).hexdigest(),
                 }
+                if self.package_time is not None:
+                    task.outputs[output]["zip"] = package_zip.stage_entry(
+                        self.container, task.request_id, state["path"], data, self.package_time
+                    )
                 continue
             self._stage(task, output)
             blocks, first = [], 0

@@ -118,6 +118,20 @@ def esc(value: object) -> str:
     return html.escape(value.translate(_CONTROL), quote=True)
 
 
+_COMPACT: Final = json.JSONEncoder(ensure_ascii=False, sort_keys=True)  # no indent: the C encoder does it
+
+
+def pretty(record: Mapping[str, Any]) -> str:
+    """A record's JSON with one top-level field per line and each value compact: as readable for records of
+    this shape as a fully indented dump, and several times faster (indented, json runs in pure Python)."""
+    if not record:
+        return "{}"
+    fields = (
+        f"  {_COMPACT.encode(str(key))}: {_COMPACT.encode(value)}" for key, value in sorted(record.items())
+    )
+    return "{\n" + ",\n".join(fields) + "\n}"
+
+
 def field(record: Mapping[str, Any], path: str) -> Any:
     value: Any = record
     for part in path.split("."):
@@ -437,6 +451,17 @@ class _Page:
                 yield from self.file_table(family, info)
         yield "</section>\n"
 
+    def files_read(self) -> list[str]:
+        """The paths records() may read, in its order: every file until the page's rows run out (a few more
+        when an erasure's table takes some of the rows first)."""
+        paths, left = [], self.max_rows
+        for family in self.families:
+            for info in self.files:
+                if left > 0 and info.get("family") == family and int(info.get("records") or 0) > 0:
+                    paths.append(str(info["path"]))
+                    left -= min(self.rows_per_file, int(info.get("records") or 0))
+        return paths
+
     def file_table(self, family: str, info: Mapping[str, Any]) -> Iterator[str]:
         entry = self.entries[info["path"]]
         count = int(info.get("records") or 0)
@@ -487,7 +512,7 @@ class _Page:
         name_cell = esc(name)
         if ident and ident != name:
             name_cell += f'<br><span class="muted"><code>{esc(ident)}</code></span>'
-        text = json.dumps(record, ensure_ascii=False, indent=2, sort_keys=True)
+        text = pretty(record)
         if len(text) > MAX_RECORD_CHARS:
             text = text[:MAX_RECORD_CHARS] + f"\n... (cut here; the whole record is in {entry})"
         cells = [name_cell, esc(when(_first(record, CREATED_FIELDS)))]
@@ -647,3 +672,15 @@ def render_index(
     return _Page(
         manifest, erasure_record, entries, read_chunks, manifest_sha256, rows_per_file, max_rows
     ).render()
+
+
+def files_shown(
+    manifest: Mapping[str, Any],
+    entries: Mapping[str, str],
+    *,
+    rows_per_file: int = ROWS_PER_FILE,
+    max_rows: int = MAX_ROWS,
+) -> list[str]:
+    """The paths of the files whose rows render_index() may read, in the order it reads them (so a caller can
+    fetch them ahead)."""
+    return _Page(manifest, None, entries, lambda path: (), None, rows_per_file, max_rows).files_read()

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared import audit, telemetry
+from shared import audit, package_zip, telemetry
 from shared import settings as names
 from shared.amlclient import AmlError, CallStats, ThrottledError, parse_retry_after, with_query
 from shared.catalog import DISCOVERY_KEYS, ENDPOINTS, FAMILIES, PIPELINE_KINDS, WORKSPACE_FAMILIES, Endpoint
@@ -765,7 +765,7 @@ def execute(rt: Runtime, request_id: str, task_id: str) -> str:
         task,
         deadline=time.monotonic() + budget,
         matcher=Matcher(request.subject, rt.settings.match_fields),
-        writer=OutputWriter(rt.storage.container),
+        writer=OutputWriter(rt.storage.container, package_time=package_zip.zip_time(request.received_at)),
     )
     handler = HANDLERS.get(task.kind)
     try:

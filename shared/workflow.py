@@ -347,6 +347,7 @@ def _complete(rt: Runtime, request: DsrRequest, tasks: list[Task]) -> str:
         manifest,
         json_document(manifest),
         json_document(record) if request.type == "erasure" else None,
+        staged=staged_entries(tasks),
     )
     failed = [t for t in tasks if t.status == "failed"]
     errors = [
@@ -380,7 +381,8 @@ def _complete(rt: Runtime, request: DsrRequest, tasks: list[Task]) -> str:
             "tasks": len(tasks),
             "failedTasks": len(failed),
             "manifest": request.manifest_path,
-            "package": {"path": package["path"], "sha256": package["sha256"], "bytes": package["bytes"]},
+            "manifestSha256": info["sha256"],
+            "package": {"path": package["path"], "bytes": package["bytes"]},
         },
     )
     log.info("request %s %s: %d tasks, %d failed", request.id, request.status, len(tasks), len(failed))
@@ -450,6 +452,16 @@ def _pipeline_tasks(request: DsrRequest, tasks: list[Task]) -> list[Task]:
     ]
 
 
+def staged_entries(tasks: list[Task]) -> dict[str, dict[str, Any]]:
+    """The package entries the tasks staged, by file path (see OutputWriter and package_zip.stage_entry)."""
+    return {
+        info["path"]: info["zip"]
+        for task in tasks
+        for info in task.outputs.values()
+        if isinstance(info, dict) and info.get("zip") and info.get("path")
+    }
+
+
 def build_manifest(
     request: DsrRequest, tasks: list[Task], erasure_record: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -466,7 +478,11 @@ def build_manifest(
             if output == "erasure":
                 continue  # folded into erasure-record.json
             files.append(
-                {"family": output, "workspace": task.workspace.arm_id if task.workspace else None, **info}
+                {
+                    "family": output,
+                    "workspace": task.workspace.arm_id if task.workspace else None,
+                    **{key: value for key, value in info.items() if key != "zip"},
+                }
             )
         if task.kind == "pipelines":
             for kind, oid, why, *_ in task.checkpoint.get("fetched", []):
