@@ -172,7 +172,7 @@ class ZipBlob:
             self._order.append(self._stage(bytes(self._buffer)))
             self._buffer.clear()
 
-    def _append(self, data: bytes) -> None:
+    def _append(self, data: bytes | bytearray) -> None:
         self._buffer += data
         while len(self._buffer) >= self.block_bytes:
             self._order.append(self._stage(bytes(self._buffer[: self.block_bytes])))
