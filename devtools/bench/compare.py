@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -33,6 +34,9 @@ TENANT: dict[str, Any] = {"workspaces": 8, "regions": 2, "subject_share": 0.25}
 # The simulator enforces no limit in this part, so the product's client-side limiter is opened as wide.
 UNLIMITED = {"DSR_RATE_READS_PER_SECOND": "100000", "DSR_RATE_READ_BURST": "100000"}
 PART1_HOSTS = 2
+# Part 1's product time is the median of this many 2-host exports (the one of part 3 and more): on this shared
+# 2-core machine one run of the same export varies by several seconds.
+PART1_RUNS = 3
 QUICK_TENANT: dict[str, Any] = {
     **TENANT,
     "workspaces": 2,
@@ -179,6 +183,13 @@ def run(out_dir: Path, quick: bool = False) -> dict[str, Any]:
         log("Profile: one more export with py-spy on host 1")
         result["profile"] = profile_run(stack, body, out_dir)
 
+        log(f"Part 1: {PART1_RUNS - 1} more {PART1_HOSTS}-host exports (the product's time is the median)")
+        product_runs = [product["wall_s"]] + [
+            export_once(stack, body, PART1_HOSTS, f"{PART1_HOSTS} hosts, run {n}")["wall_s"]
+            for n in range(2, PART1_RUNS + 1)
+        ]
+        product_wall_s = statistics.median(product_runs)
+
         log("Part 1: checking the product's package against the simulator's ground truth")
         truth = {family: set(ids) for family, ids in stack.simulator.truth(SUBJECT).items() if ids}
         product_ids, checks = harness.package_ids(stack, product["request_id"])
@@ -204,12 +215,13 @@ def run(out_dir: Path, quick: bool = False) -> dict[str, Any]:
         log(f"  sequential: {baseline.wall_s:.1f}s, {baseline_calls} calls")
         result["compare"] = {
             "hosts": PART1_HOSTS,
-            "product_wall_s": product["wall_s"],
+            "product_wall_s": product_wall_s,
+            "product_runs_s": product_runs,
             "product_calls": product["calls"],
             "baseline_wall_s": baseline.wall_s,
             "baseline_calls": baseline_calls,
             "baseline_statuses": dict(baseline.statuses),
-            "ratio": round(baseline.wall_s / product["wall_s"], 1),
+            "ratio": round(baseline.wall_s / product_wall_s, 1),
             "records_product": sum(len(v) for v in product_ids.values()),
             "records_baseline": sum(len(v) for v in baseline.ids.values()),
             "product_vs_baseline": harness.compare_ids(product_ids, baseline.ids),
