@@ -18,6 +18,7 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableClient, TableServiceClient, TransactionOperation, UpdateMode
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure.storage.queue import QueueServiceClient, TextBase64EncodePolicy
@@ -57,6 +58,24 @@ def _time(value: Any) -> dt.datetime | None:
     return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
+POOL_CONNECTIONS = 64  # connections kept per storage endpoint: more than the worker's threads (32 in infra)
+
+
+class PooledTransport(RequestsTransport):
+    """The storage SDKs' requests transport with a connection pool as large as the worker's thread pool. The
+    default (requests keeps 10 per host) makes every call beyond the tenth at once open a connection, with its
+    TLS handshake, and throw it away afterwards."""
+
+    def __init__(self, pool_size: int = POOL_CONNECTIONS, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pool_size = pool_size
+
+    def _init_session(self, session: Any) -> None:  # the SDK's hook that mounts its adapters on a new session
+        super()._init_session(session)
+        for prefix in self._protocols:
+            session.adapters[prefix].init_poolmanager(self.pool_size, self.pool_size)
+
+
 class Storage:
     """Clients for the product's storage account, created once per process."""
 
@@ -66,9 +85,17 @@ class Storage:
         fixed: dict[str, Any] = (
             {} if verify is None else {"use_env_settings": False, "connection_verify": verify}
         )
-        self.blob_service = BlobServiceClient(settings.blob_service_uri, credential=credential, **fixed)
-        self.queue_service = QueueServiceClient(settings.queue_service_uri, credential=credential, **fixed)
-        self.table_service = TableServiceClient(settings.table_service_uri, credential=credential, **fixed)
+        # A transport given to a client no longer gets the Blob and Queue SDKs' default timeouts: these are them.
+        timeouts = {"connection_timeout": 20, "read_timeout": 60}
+        self.blob_service = BlobServiceClient(
+            settings.blob_service_uri, credential=credential, transport=PooledTransport(**fixed, **timeouts)
+        )
+        self.queue_service = QueueServiceClient(
+            settings.queue_service_uri, credential=credential, transport=PooledTransport(**fixed, **timeouts)
+        )
+        self.table_service = TableServiceClient(
+            settings.table_service_uri, credential=credential, transport=PooledTransport(**fixed)
+        )
         self._ready = False
         self._lock = threading.Lock()
 

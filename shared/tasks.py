@@ -493,7 +493,7 @@ def run_pipelines(ctx: TaskContext) -> None:
         pending.pop(0)
         ctx.count("seen")
         ctx.count("kept", 1 if kept else 0)
-        ctx.save()
+        ctx.save_soon()  # at most every CHECKPOINT_SECONDS, as page_family: a resume fetches a few objects again
         ctx.check_time()
 
 
