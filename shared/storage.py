@@ -434,6 +434,8 @@ class RequestStore:
             "Extension": _json(r.extension) if r.extension else "",
             "PackagePath": r.package_path or "",
             "DeadlineFlag": r.deadline_flag or "",
+            "FinalizeOwner": r.finalize_owner or "",
+            "FinalizeUntil": r.finalize_until.isoformat() if r.finalize_until else "",
             "DueAt": r.due_at,  # stored for the list filters (dueBefore, overdue)
         }
 
@@ -471,6 +473,8 @@ class RequestStore:
             extension=json.loads(e["Extension"]) if e.get("Extension") else None,
             package_path=e.get("PackagePath") or None,
             deadline_flag=e.get("DeadlineFlag") or None,
+            finalize_owner=e.get("FinalizeOwner") or None,
+            finalize_until=_time(e.get("FinalizeUntil")),
             etag=e.metadata.get("etag"),
             stored_status=e["Status"],
         )

@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import uuid
 from collections import defaultdict
 from typing import Any
 from urllib.parse import urlsplit
@@ -251,9 +252,16 @@ def plan(rt: Runtime, request_id: str) -> str:
 
 
 # -- finalize -------------------------------------------------------------------------------------------------
+# How long a finalize's claim on writing the package holds: host.json's functionTimeout, which no invocation
+# outlives. Several finishers may enqueue finalize at once; only the claimant writes the package, the others
+# come back when the claim ends (by then the request has ended and they drop out, unless the claimant died).
+FINALIZE_CLAIM_SECONDS = 600
+
+
 def finalize(rt: Runtime, request_id: str) -> str:
     """When no task is open: run the next stage (pipeline objects, then a workspace deletion), else write the
     erasure record and the manifest and end the request. Idempotent; every status change is ETag-guarded."""
+    owner = uuid.uuid4().hex
     for _ in range(10):
         request = rt.store.get_request(request_id)
         if request is None:
@@ -276,6 +284,17 @@ def finalize(rt: Runtime, request_id: str) -> str:
                     if next_tasks:
                         return request.stage
                     continue
+            now, until = utcnow(), request.finalize_until
+            if until is not None and until > now and request.finalize_owner != owner:
+                # Another finalize is writing the package: come back when its claim ends (a no-op by then,
+                # unless it died on the way).
+                delay = (until - now).total_seconds() + 1
+                rt.storage.send(names.FINALIZE_QUEUE, {"requestId": request_id}, delay_seconds=delay)
+                return "claimed"
+            request.finalize_owner = owner
+            request.finalize_until = now + dt.timedelta(seconds=FINALIZE_CLAIM_SECONDS)
+            # ETag-guarded: of the finalizes that read this row, one claims it.
+            rt.store.update_request(request)
             return _complete(rt, request, tasks)
         except ConcurrencyError:
             continue
@@ -789,6 +808,7 @@ def retry(rt: Runtime, request_id: str, principal: Principal) -> DsrRequest:
     request.manifest_path = None
     request.package_path = None
     request.completed_at = None
+    request.finalize_owner = request.finalize_until = None
     request.updated_at = utcnow()
     request.decision = {
         **(request.decision or {}),
