@@ -225,7 +225,8 @@ def render(results: dict[str, Any]) -> str:
             f"{(merged['earlier_wall_s'] or 0) / 60:.1f} minutes;",
             f"part(s) {', '.join(merged['parts'])} re-run (`--merge`) on {results['finished_at'][:16].replace('T', ' ')}"
             f" UTC in {results['wall_s'] / 60:.1f} minutes; on {m['cores']} cores ({m['cpu']}) and",
-            f"{m['memory_gib']} GiB. Each part's figures come from one run:",
+            f"{m['memory_gib']} GiB. Each part's figures come from one run (part 1's product time is the median of",
+            "three exports in it):",
         ]
     else:
         when = [
