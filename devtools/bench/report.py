@@ -336,8 +336,8 @@ def _part1(results: dict[str, Any]) -> list[str]:
         "package is written, and every call draws on the budget the instances share through Table storage",
         "(part 2). The package costs little at the end: each task deflates the small files it wrote into their",
         "zip entries and stages them as blocks of `package.zip` as it finishes, so finalize reads back only the",
-        "files `index.html` shows rows of, places the other blocks and commits the list (reading all "
-        f"{c['package_checks'].get('files', 'the')} files back at the end took about 4 s on one host).",
+        "files `index.html` shows rows of, places the other blocks and commits the list (reading all",
+        f"{c['package_checks']['files']:,} files back at the end took about 4 s on one host).",
         "",
     ]
 
