@@ -216,8 +216,8 @@ class ZipBlob:
         self._placed(Entry.from_dict(name, dict(staged)))
 
     @property
-    def blocks(self) -> int:
-        return len(self._order) + (1 if self._buffer else 0)
+    def entries(self) -> int:
+        return len(self._entries)
 
     def close(self) -> None:
         directory = central_directory(self._entries, self.size, self.when)
@@ -326,4 +326,4 @@ def _write(
                 f"{info.get('bytes')} bytes, sha-256 {info.get('sha256')}"
             )
     archive.close()
-    return {"path": path, "bytes": archive.size, "entries": len(files) + 2 + (erasure_record is not None)}
+    return {"path": path, "bytes": archive.size, "entries": archive.entries}

@@ -14,42 +14,19 @@ import uuid
 import zipfile
 
 import pytest
-from azure.identity import ManagedIdentityCredential
 from azure.storage.blob import BlobClient
 
-from shared import settings as names
 from shared import workflow
 from shared.matching import Subject
 from shared.model import DsrRequest, Task, WorkspaceRef, utcnow
 from shared.package import BLOCK_BYTES, OutputWriter, task_folder
 from shared.package_zip import PackageIntegrityError, entry_block_id, entry_name, write_package, zip_time
 from shared.runtime import Runtime
-from shared.settings import Settings
-from tests.conftest import APP_CLIENT_ID
 
 SUBJECT = Subject("0a1b2c3d-0000-4000-8000-000000000001", "alice@contoso.com", "alice@contoso.com")
 WS = WorkspaceRef("11111111-2222-4333-8444-555555555555", "rg-ml", "ws-research", "westeurope")
 HOSTILE_NAME = "<script>alert('model')</script>"
 HOSTILE_DESCRIPTION = '"><img src=x onerror=alert(1)>'
-
-
-@pytest.fixture
-def rt(azurite, identity_endpoint, tls, monkeypatch):
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls[0]))
-    for key, value in identity_endpoint.environment().items():
-        monkeypatch.setenv(key, value)
-    settings = Settings.from_env(
-        {
-            names.STORAGE_BLOB_URI: azurite.url("blob"),
-            names.STORAGE_QUEUE_URI: azurite.url("queue"),
-            names.STORAGE_TABLE_URI: azurite.url("table"),
-            names.IDENTITY_CLIENT_ID: APP_CLIENT_ID,
-            names.PSEUDONYM_KEY: "test-key",
-        }
-    )
-    runtime = Runtime.create(settings, ManagedIdentityCredential(client_id=APP_CLIENT_ID))
-    runtime.storage.ensure()
-    return runtime
 
 
 def model(i: int, name: str | None = None, description: str = "", padding: str = "") -> dict:

@@ -7,34 +7,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-from azure.identity import ManagedIdentityCredential
-
-from shared import settings as names
-from shared.runtime import Runtime
-from shared.settings import Settings
-from tests.conftest import APP_CLIENT_ID
-
 THREADS = 32
-
-
-@pytest.fixture
-def rt(azurite, identity_endpoint, tls, monkeypatch):
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls[0]))
-    for key, value in identity_endpoint.environment().items():
-        monkeypatch.setenv(key, value)
-    settings = Settings.from_env(
-        {
-            names.STORAGE_BLOB_URI: azurite.url("blob"),
-            names.STORAGE_QUEUE_URI: azurite.url("queue"),
-            names.STORAGE_TABLE_URI: azurite.url("table"),
-            names.IDENTITY_CLIENT_ID: APP_CLIENT_ID,
-            names.PSEUDONYM_KEY: "test-key",
-        }
-    )
-    runtime = Runtime.create(settings, ManagedIdentityCredential(client_id=APP_CLIENT_ID))
-    runtime.storage.ensure()
-    return runtime
 
 
 def test_thirty_two_threads_reuse_their_connections(rt, caplog):
