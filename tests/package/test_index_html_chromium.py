@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from shared.package_zip import write_package
+from tests.integration.conftest import rt  # noqa: F401 - the Runtime on keyless Azurite
 from tests.integration.test_package_zip import (
     HOSTILE_DESCRIPTION,
     HOSTILE_NAME,
     download,
     export_with_hostile_model,
-    rt,  # noqa: F401 - the Runtime on keyless Azurite
 )
 
 CHROMIUM = Path("/usr/bin/chromium")
