@@ -12,14 +12,15 @@ IAC_STAMP := $(IAC_VENV)/.installed
 install: $(STAMP) $(IAC_STAMP) node_modules/.installed
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# A venv whose interpreter is gone (made on another machine or path) is made anew.
+	$(PY) -c '' 2>/dev/null || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 $(IAC_STAMP): requirements-iac.txt
-	test -x $(IAC_VENV)/bin/python || $(PYTHON) -m venv $(IAC_VENV)
+	$(IAC_VENV)/bin/python -c '' 2>/dev/null || { rm -rf $(IAC_VENV) && $(PYTHON) -m venv $(IAC_VENV); }
 	$(IAC_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(IAC_VENV)/bin/python -m pip install --quiet -r requirements-iac.txt
 	touch $@
