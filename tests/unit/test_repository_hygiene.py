@@ -5,6 +5,7 @@ machine's interpreter) and `make install` would rewrite tracked files; see .giti
 """
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,7 +19,9 @@ GENERATED = re.compile(
 
 
 def tracked_files() -> list[str]:
-    out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
+    git = shutil.which("git")
+    assert git, "git is needed to list the tracked files"
+    out = subprocess.run([git, "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
     return [p for p in out.stdout.decode().split("\0") if p]
 
 
