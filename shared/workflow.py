@@ -26,7 +26,7 @@ from shared.principal import ENTRA_APP, ENTRA_USER, SYSTEM, Principal
 from shared.requests_api import RESOURCE_GROUP_ID, WORKSPACE_ID, SubmitIn
 from shared.runtime import Runtime
 from shared.storage import MAX_QUEUE_DELAY_SECONDS, ConcurrencyError
-from shared.tasks import short_hash, spawn, workspace_task_id
+from shared.tasks import gone_outcome, short_hash, spawn, workspace_task_id
 
 log = logging.getLogger(__name__)
 
@@ -355,6 +355,7 @@ def _complete(rt: Runtime, request: DsrRequest, tasks: list[Task]) -> str:
             }
             for item in record["items"]
             if item["outcome"] not in ("deleted", "already gone", "would delete")
+            and not gone_outcome(item["outcome"])
         ]
     manifest = build_manifest(request, tasks, record_info)
     info = writer.write_json(f"{request.id}/manifest.json", manifest)

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
+import uuid
 from urllib.parse import unquote
 
 import pytest
 import requests
+from azure.identity import ManagedIdentityCredential
 
 from devtools.amlsim.fixture import demo_tenant
 from devtools.demo import container_client, status, submit, wait
+from devtools.stack import APP_CLIENT_ID
+from shared import tasks
+from shared.model import DsrRequest, Task, WorkspaceRef, utcnow
+from shared.runtime import Runtime
+from shared.settings import Settings
 
 PERSON = "alice"
 DELETABLE = ("services", "images", "models", "assets")
@@ -249,11 +257,12 @@ def test_workspace_deletion_polls_the_operation_and_proves_the_workspace_gone(st
     done = approve_and_wait(stack, view, OFFICER_B)
     assert done["status"] == "completed", done["errors"]
     [item] = record_of(stack, done)["items"]
-    assert (item["endpoint"], item["outcome"], item["delete"]["status"]) == ("D1", "deleted", 202)
+    assert (item["endpoint"], item["outcome"], item["delete"]["status"]) == ("D1", "purged", 202)
     assert item["operation"]["status"] == "Succeeded"
     assert item["operation"]["polls"] >= 4
     assert item["verification"]["status"] == 404
     assert all(ws["id"] != arm_id for ws in sim.snapshot()["workspaces"])
+    assert sim.deleted_workspaces()[arm_id]["state"] == "purged"
     assert (
         len(
             [
@@ -292,7 +301,7 @@ def test_export_first_archives_the_workspace_then_deletes_it(stack, fresh):
     )
     assert sum(f["records"] for f in manifest["files"] if f["family"] == "runs") == runs > 0
     assert manifest["erasureRecord"]["path"].endswith("erasure-record.json")
-    assert record_of(stack, done)["items"][0]["outcome"] == "deleted"
+    assert record_of(stack, done)["items"][0]["outcome"] == "purged"
 
 
 @pytest.mark.parametrize(
@@ -310,3 +319,127 @@ def test_workspace_deletion_is_refused_without_a_matching_confirm(stack, fresh, 
     assert response.status_code == status
     assert response.headers["Content-Type"].startswith("application/problem+json")
     assert detail in json.dumps(response.json())
+
+
+# -- an erasure record that is true: purge, or a soft delete recorded as one ------------------------------------
+PURGE_API_VERSION = "2025-12-01"  # the product's default DSR_ARM_WORKSPACE_DELETE_API_VERSION
+
+
+def workspace_deletes(sim, arm_id):
+    return [
+        e
+        for e in sim.log
+        if e["method"] == "DELETE"
+        and e["host"] == "management.azure.com"
+        and unquote(e["path"]).lower() == arm_id.lower()
+    ]
+
+
+def test_a_workspace_erasure_purges_it_and_the_record_says_purged(stack, fresh):
+    sim = fresh
+    sim.set_lro(polls_in_progress=1, outcome="Succeeded", retry_after=1, initial_status=202)
+    arm_id = workspace_id(sim)
+    held = next(w for w in sim.tenant.workspaces.values() if w.arm_id == arm_id).count()
+    view = submit(stack, delete_workspace(sim), headers=OFFICER_A).json()
+    done = approve_and_wait(stack, view, OFFICER_B)
+    assert done["status"] == "completed", done["errors"]
+    [item] = record_of(stack, done)["items"]
+    assert (item["outcome"], item["forceToPurge"], item["recoverableUntil"]) == ("purged", True, None)
+    assert item["apiVersion"] == PURGE_API_VERSION
+    # The one DELETE asked for the purge at an api-version that has forceToPurge
+    [sent] = workspace_deletes(sim, arm_id)
+    assert sent["query"] == {"api-version": PURGE_API_VERSION, "forceToPurge": "true"}
+    # And the simulator purged it: no data kept, nothing to recover
+    entry = sim.deleted_workspaces()[arm_id]
+    assert (entry["state"], entry["purgedBy"], entry["objectsRetained"]) == ("purged", "forceToPurge", 0)
+    assert entry["objectsAtDeletion"] == held > 0
+    with pytest.raises(KeyError):
+        sim.recover_workspace(arm_id)
+
+
+def test_a_chosen_soft_delete_is_recorded_as_recoverable_until_a_date(stack, fresh):
+    sim = fresh
+    sim.set_lro(polls_in_progress=0, outcome="Succeeded", retry_after=1, initial_status=202)
+    arm_id = workspace_id(sim)
+    normal = stack.host_processes[0]
+    stack.stop_host(normal)
+    stack.start_host(DSR_WORKSPACE_PURGE="false")
+    try:
+        view = submit(stack, delete_workspace(sim), headers=OFFICER_A).json()
+        done = approve_and_wait(stack, view, OFFICER_B)
+    finally:
+        stack.stop_host(stack.host_processes[0])
+        stack.start_host()
+    assert done["status"] == "completed", done["errors"]
+    [item] = record_of(stack, done)["items"]
+    entry = sim.deleted_workspaces()[arm_id]
+    assert entry["state"] == "soft-deleted"
+    assert entry["objectsRetained"] > 0
+    # The record says what happened, and the date is no earlier than the simulator's own retention end
+    assert item["forceToPurge"] is False
+    assert "DSR_WORKSPACE_PURGE" in item["noPurgeReason"]
+    assert item["outcome"] == f"soft-deleted, recoverable until {item['recoverableUntil']}"
+    recorded = dt.datetime.fromisoformat(item["recoverableUntil"])
+    really = dt.datetime.fromisoformat(entry["recoverableUntil"])
+    assert really <= recorded < really + dt.timedelta(minutes=5)
+    [sent] = workspace_deletes(sim, arm_id)
+    assert "forceToPurge" not in sent["query"]
+    # It really is recoverable
+    assert sim.recover_workspace(arm_id)["objects"] == entry["objectsRetained"]
+
+
+def test_a_redelivered_message_after_a_lost_delete_answer_sends_no_second_delete(stack, fresh, monkeypatch):
+    sim = fresh
+    sim.set_lro(initial_status=200)  # the DELETE purges at once: only the answer is lost
+    arm_id = workspace_id(sim)
+    ws = next(w for w in sim.tenant.workspaces.values() if w.arm_id == arm_id)
+    rt = Runtime.create(Settings.from_env(), ManagedIdentityCredential(client_id=APP_CLIENT_ID))
+    rt.storage.ensure()
+    request = DsrRequest(
+        id=str(uuid.uuid4()),
+        type="erasure",
+        subject=None,
+        scope={"workspaces": [arm_id]},
+        received_at=utcnow(),
+        status="running",
+        stage="done",
+        delete_workspace={"confirm": WS_NAME},
+    )
+    rt.store.create_request(request)
+    task = Task(
+        request.id,
+        "ws-probe-delete",
+        "workspace-delete",
+        workspace=WorkspaceRef(ws.subscription_id, ws.resource_group, ws.name, ws.location),
+    )
+    rt.store.create_tasks([task])
+    # Given a worker that dies right after the DELETE was answered, before it saved anything
+    real = rt.aml.request
+
+    def dies_after_delete(method, url, **kwargs):
+        response = real(method, url, **kwargs)
+        if method == "DELETE":
+            raise RuntimeError("the worker died")
+        return response
+
+    monkeypatch.setattr(rt.aml, "request", dies_after_delete)
+    with pytest.raises(RuntimeError, match="died"):
+        tasks.execute(rt, request.id, task.task_id)
+    monkeypatch.setattr(rt.aml, "request", real)
+    assert len(workspace_deletes(sim, arm_id)) == 1
+    # When its message is delivered again (the lease has run out)
+    stored = rt.store.get_task(request.id, task.task_id)
+    assert stored is not None
+    assert stored.checkpoint["phase"] == "sending"
+    stored.lease_until = utcnow() - dt.timedelta(minutes=1)
+    rt.store.update_task(stored)
+    assert tasks.execute(rt, request.id, task.task_id) == "done"
+    assert tasks.execute(rt, request.id, task.task_id) == "duplicate"
+    # Then no second DELETE went out, and the record still says what happened
+    assert len(workspace_deletes(sim, arm_id)) == 1
+    done = rt.store.get_task(request.id, task.task_id)
+    assert done is not None
+    entry = done.checkpoint["entry"]
+    assert (entry["outcome"], entry["verification"]["status"]) == ("purged", 404)
+    assert entry["delete"]["note"] == "sent before; workspace gone"
+    assert sim.deleted_workspaces()[arm_id]["state"] == "purged"
