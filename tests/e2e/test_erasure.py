@@ -15,7 +15,7 @@ from azure.identity import ManagedIdentityCredential
 from devtools.amlsim.fixture import demo_tenant
 from devtools.demo import container_client, status, submit, wait
 from devtools.stack import APP_CLIENT_ID
-from shared import tasks
+from shared import audit, tasks, workflow
 from shared.model import DsrRequest, Task, WorkspaceRef, utcnow
 from shared.runtime import Runtime
 from shared.settings import Settings
@@ -335,6 +335,22 @@ def workspace_deletes(sim, arm_id):
     ]
 
 
+def runtime() -> Runtime:
+    rt = Runtime.create(Settings.from_env(), ManagedIdentityCredential(client_id=APP_CLIENT_ID))
+    rt.storage.ensure()
+    return rt
+
+
+def links_of(rt, request_id):
+    stored = rt.store.get_request(request_id)
+    assert stored is not None
+    return stored.links["workspaceErasure"]
+
+
+def checks_of(rt, request_id):
+    return [e for e in audit.trail(rt).entries(request_id) if e.action == workflow.WORKSPACE_CHECKED]
+
+
 def test_a_workspace_erasure_purges_it_and_the_record_says_purged(stack, fresh):
     sim = fresh
     sim.set_lro(polls_in_progress=1, outcome="Succeeded", retry_after=1, initial_status=202)
@@ -355,6 +371,29 @@ def test_a_workspace_erasure_purges_it_and_the_record_says_purged(stack, fresh):
     assert entry["objectsAtDeletion"] == held > 0
     with pytest.raises(KeyError):
         sim.recover_workspace(arm_id)
+    # A later check reads it again: still 404, recorded with its time on the request and in the audit trail
+    rt = runtime()
+    follow = links_of(rt, done["id"])[arm_id]
+    assert (follow["outcome"], follow["final"], follow["checks"]) == ("purged", False, [])
+    assert workflow.recheck_workspace_erasures(rt, utcnow())["checked"] == 0  # not due yet
+    later = utcnow() + dt.timedelta(hours=workflow.WORKSPACE_RECHECK_HOURS, minutes=1)
+    assert workflow.recheck_workspace_erasures(rt, later)["checked"] >= 1
+    follow = links_of(rt, done["id"])[arm_id]
+    assert follow["final"] is True
+    assert [c["status"] for c in follow["checks"]] == [404]
+    assert follow["confirmedAt"] == follow["checks"][0]["at"]
+    [entry] = checks_of(rt, done["id"])
+    assert (entry.details["workspace"], entry.details["status"], entry.details["final"]) == (
+        arm_id,
+        404,
+        True,
+    )
+    # At least once: another run finds nothing due and records nothing more
+    workflow.recheck_workspace_erasures(rt, later + dt.timedelta(days=30))
+    assert len(checks_of(rt, done["id"])) == 1
+    assert status(stack, f"{stack.api_url}/v1/requests/{done['id']}")["related"]["workspaceErasure"][arm_id][
+        "final"
+    ]
 
 
 def test_a_chosen_soft_delete_is_recorded_as_recoverable_until_a_date(stack, fresh):
@@ -384,8 +423,72 @@ def test_a_chosen_soft_delete_is_recorded_as_recoverable_until_a_date(stack, fre
     assert really <= recorded < really + dt.timedelta(minutes=5)
     [sent] = workspace_deletes(sim, arm_id)
     assert "forceToPurge" not in sent["query"]
-    # It really is recoverable
-    assert sim.recover_workspace(arm_id)["objects"] == entry["objectsRetained"]
+    # A check within the retention period sees 404 and waits for its end; one after it records the end
+    rt = runtime()
+    assert workflow.recheck_workspace_erasures(rt, utcnow() + dt.timedelta(days=1, minutes=1))["checked"] >= 1
+    follow = links_of(rt, done["id"])[arm_id]
+    assert follow["final"] is False
+    assert dt.datetime.fromisoformat(follow["nextCheckAt"]) <= recorded + dt.timedelta(minutes=1)
+    sim.expire_soft_deleted(recorded.timestamp() + 1)
+    assert sim.deleted_workspaces()[arm_id]["purgedBy"] == "retention expired"
+    workflow.recheck_workspace_erasures(rt, recorded + dt.timedelta(minutes=2))
+    follow = links_of(rt, done["id"])[arm_id]
+    assert follow["final"] is True
+    assert follow["outcome"].startswith(f"soft-deleted; its retention ended {item['recoverableUntil']}")
+    assert [c["status"] for c in follow["checks"]] == [404, 404]
+    assert [e.details["final"] for e in checks_of(rt, done["id"])] == [False, True]
+
+
+def test_a_soft_deleted_workspace_that_is_recovered_is_caught_by_the_later_check(stack, fresh):
+    sim = fresh
+    sim.set_lro(initial_status=200)
+    arm_id = workspace_id(sim)
+    rt = runtime()
+    # Given an erasure that soft-deleted a workspace (DELETE at the seed's api-version, which cannot purge)
+    response = rt.aml.request(
+        "DELETE", rt.settings.arm_base_url + unquote(arm_id) + "?api-version=2019-11-01"
+    )
+    assert response.status_code == 200
+    assert sim.deleted_workspaces()[arm_id]["state"] == "soft-deleted"
+    until = utcnow() + dt.timedelta(days=14)
+    request = DsrRequest(
+        id=str(uuid.uuid4()),
+        type="erasure",
+        subject=None,
+        scope={"workspaces": [arm_id]},
+        received_at=utcnow(),
+        status="completed",
+        stage="done",
+        delete_workspace={"confirm": WS_NAME},
+    )
+    record = {
+        "items": [
+            {
+                "family": "workspace",
+                "workspace": arm_id,
+                "outcome": f"soft-deleted, recoverable until {until.isoformat()}",
+                "forceToPurge": False,
+                "recoverableUntil": until.isoformat(),
+                "verification": {"status": 404, "at": utcnow().isoformat()},
+            }
+        ]
+    }
+    workflow._follow_workspace_erasures(request, record)
+    rt.store.create_request(request)
+    # When someone recovers it within the retention period
+    sim.recover_workspace(arm_id)
+    counts = workflow.recheck_workspace_erasures(rt, utcnow() + dt.timedelta(days=1, minutes=1))
+    # Then the check sees it again and says so on the request and in the audit trail
+    assert counts["visible"] >= 1
+    stored = rt.store.get_request(request.id)
+    assert stored is not None
+    follow = stored.links["workspaceErasure"][arm_id]
+    assert follow["final"] is True
+    assert follow["checks"][-1]["status"] == 200
+    assert follow["outcome"].startswith("visible again")
+    assert any(e["workspace"] == arm_id and e["reason"] == follow["outcome"] for e in stored.errors)
+    [entry] = checks_of(rt, request.id)
+    assert entry.details["status"] == 200
 
 
 def test_a_redelivered_message_after_a_lost_delete_answer_sends_no_second_delete(stack, fresh, monkeypatch):
