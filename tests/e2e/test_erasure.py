@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import time
 import uuid
 from urllib.parse import unquote
 
@@ -491,9 +492,13 @@ def test_a_soft_deleted_workspace_that_is_recovered_is_caught_by_the_later_check
     assert entry.details["status"] == 200
 
 
-def test_a_redelivered_message_after_a_lost_delete_answer_sends_no_second_delete(stack, fresh, monkeypatch):
+@pytest.mark.parametrize("initial_status", [200, 202])
+def test_a_redelivered_message_after_a_lost_delete_answer_sends_no_second_delete(
+    stack, fresh, monkeypatch, initial_status
+):
     sim = fresh
-    sim.set_lro(initial_status=200)  # the DELETE purges at once: only the answer is lost
+    # 200: the DELETE purges at once; 202: a long-running operation whose URLs were lost with the answer
+    sim.set_lro(polls_in_progress=1, retry_after=1, initial_status=initial_status)
     arm_id = workspace_id(sim)
     ws = next(w for w in sim.tenant.workspaces.values() if w.arm_id == arm_id)
     rt = Runtime.create(Settings.from_env(), ManagedIdentityCredential(client_id=APP_CLIENT_ID))
@@ -536,7 +541,26 @@ def test_a_redelivered_message_after_a_lost_delete_answer_sends_no_second_delete
     assert stored.checkpoint["phase"] == "sending"
     stored.lease_until = utcnow() - dt.timedelta(minutes=1)
     rt.store.update_task(stored)
-    assert tasks.execute(rt, request.id, task.task_id) == "done"
+    if initial_status == 200:
+        assert tasks.execute(rt, request.id, task.task_id) == "done"
+    else:
+        # the workspace says Deleting: the task waits for its 404 (delayed messages, run by the host)
+        assert tasks.execute(rt, request.id, task.task_id) == "waiting"
+        [op] = sim.snapshot()["operations"]
+        assert op["purge"] is True
+        status_url = (
+            f"{rt.settings.arm_base_url}/subscriptions/{ws.subscription_id}/providers/"
+            f"Microsoft.MachineLearningServices/locations/{ws.location}/workspaceOperationsStatus/{op['id']}"
+        )
+        # ARM finishes the operation whether or not anyone polls it; the simulator needs a poll
+        polled = [
+            rt.aml.get_json(status_url, params={"api-version": "2019-11-01"})["status"] for _ in range(2)
+        ]
+        assert polled == ["InProgress", "Succeeded"]
+    deadline = time.monotonic() + 90
+    while (current := rt.store.get_task(request.id, task.task_id)) is not None and current.status != "done":
+        assert time.monotonic() < deadline, current.checkpoint
+        time.sleep(0.5)
     assert tasks.execute(rt, request.id, task.task_id) == "duplicate"
     # Then no second DELETE went out, and the record still says what happened
     assert len(workspace_deletes(sim, arm_id)) == 1
@@ -544,5 +568,6 @@ def test_a_redelivered_message_after_a_lost_delete_answer_sends_no_second_delete
     assert done is not None
     entry = done.checkpoint["entry"]
     assert (entry["outcome"], entry["verification"]["status"]) == ("purged", 404)
-    assert entry["delete"]["note"] == "sent before; workspace gone"
+    state = "gone" if initial_status == 200 else "Deleting"
+    assert entry["delete"]["note"] == f"sent before; workspace {state}"
     assert sim.deleted_workspaces()[arm_id]["state"] == "purged"
