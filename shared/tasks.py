@@ -26,11 +26,28 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from shared import audit, package_zip, telemetry
 from shared import settings as names
-from shared.amlclient import AmlError, CallStats, ThrottledError, parse_retry_after, with_query
-from shared.catalog import DISCOVERY_KEYS, ENDPOINTS, FAMILIES, PIPELINE_KINDS, WORKSPACE_FAMILIES, Endpoint
+from shared.amlclient import (
+    AmlError,
+    CallStats,
+    ThrottledError,
+    error_fields,
+    parse_retry_after,
+    safe_url,
+    with_query,
+)
+from shared.catalog import (
+    DISCOVERY_KEYS,
+    ENDPOINTS,
+    FAMILIES,
+    MODELS,
+    PIPELINE_KINDS,
+    WORKSPACE_FAMILIES,
+    Endpoint,
+)
 from shared.matching import Matcher
 from shared.model import TERMINAL_REQUEST, DsrRequest, Task, WorkspaceRef, iso, utcnow
 from shared.outbound import DisallowedUrlError, validate_region
@@ -537,12 +554,42 @@ def run_erase(ctx: TaskContext) -> None:
             ctx.check_time()
 
 
+# A service DELETE may answer 202: the deletion runs as a model-management operation.
+# - azure-rest-api-specs, specification/machinelearningservices/data-plane/Microsoft.MachineLearningServices/
+#   preview/2019-09-30/modelManagement.json: `Services_Delete` answers 200, 202 or 204; `Operations_Get`
+#   (GET .../workspaces/{workspace}/operations/{id}, no api-version) answers an `AsyncOperationStatus`
+#   {id, operationType, state, createdTime, endTime, error (ModelErrorResponse), resourceLocation} whose `state`
+#   is NotStarted | Running | Cancelled | Succeeded | Failed | TimedOut. The spec documents the
+#   `Operation-Location` header on the service's other 202 answers; it names none on the delete's 202.
+# - azureml-core 1.61 (azureml/core/webservice/webservice.py, Webservice.delete and
+#   _wait_for_operation_to_complete): a delete's 202 must carry `Operation-Location`; the client takes its last
+#   path segment as the operation id, polls `<model management URL of the workspace>/operations/{id}` every 5 s
+#   until Succeeded, Failed, Cancelled or TimedOut, and reads `state` and `error` from the body.
+# The product does the same without a sleeping worker: each poll is one queue message (WaitError, delayed by
+# Retry-After when the service sends one, else 5 s); the operation URL is checkpointed, so a re-delivered
+# message resumes polling and never sends a second DELETE. The service stays readable while its operation runs,
+# so nothing is verified before the operation has ended: until then the item is `pending`. After
+# OPERATION_MAX_POLLS polls still running, the item's outcome is `pending` with the operation URL recorded (the
+# request then completes with errors; a retry of the request sends the DELETE again, which the service answers
+# with the running operation).
+MMS_OPERATION = Endpoint(
+    "D5-operation", "a model-management operation", "modelmanagement", MODELS + "/operations/{operationId}"
+)
+OPERATION_RUNNING = frozenset({"NotStarted", "Running"})
+OPERATION_ENDED = frozenset({"Succeeded", "Failed", "Cancelled", "TimedOut"})
+OPERATION_MAX_POLLS = 40
+OPERATION_POLL_SECONDS = 5.0  # azureml-core's interval, when the answer carries no Retry-After
+
+
 def erase_one(ctx: TaskContext, family_name: str, item: dict[str, str]) -> dict[str, Any]:
     family = FAMILIES[family_name]
     assert family.delete is not None
     assert family.detail is not None
     delete, detail = ENDPOINTS[family.delete], ENDPOINTS[family.detail]
     ws = ctx.task.workspace
+    inflight = ctx.task.checkpoint.get("operation")
+    if inflight and (inflight["family"], inflight["id"]) == (family_name, item["id"]):
+        return follow_operation(ctx, inflight, ctx.url(detail, None, **{family.detail_param: item["id"]}))
     entry: dict[str, Any] = {
         "family": family_name,
         "endpoint": delete.id,
@@ -551,6 +598,7 @@ def erase_one(ctx: TaskContext, family_name: str, item: dict[str, str]) -> dict[
         "name": item["name"],
         "matchedBy": item["matchedBy"],
         "delete": None,
+        "operation": None,
         "verification": None,
     }
     if ctx.request.dry_run:
@@ -585,11 +633,62 @@ def erase_one(ctx: TaskContext, family_name: str, item: dict[str, str]) -> dict[
             "blocked"  # still used by something that is not the subject's: reported, not forced
         )
         return entry
+    if response.status_code == 202:
+        start_operation(ctx, family_name, item["id"], entry, response)  # raises WaitError
     entry["verification"] = verify_gone(ctx, ctx.url(detail, None, **{family.detail_param: item["id"]}))
     gone = entry["verification"]["status"] == 404
     entry["outcome"] = (
         ("deleted" if response.status_code != 204 else "already gone") if gone else "still visible"
     )
+    return entry
+
+
+def start_operation(
+    ctx: TaskContext, family_name: str, object_id: str, entry: dict[str, Any], response: Any
+) -> None:
+    """A DELETE answered 202: checkpoint the operation to poll, then come back after Retry-After."""
+    location = str(response.headers.get("Operation-Location") or "").strip()
+    operation_id = unquote(location.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]) if location else ""
+    if "://" in location:
+        ctx.rt.aml.allow_list.check(location)  # a foreign operation URL is refused, never followed
+    if not operation_id:
+        raise AmlError(202, "NoOperationLocation", "202 without an Operation-Location header", response.url)
+    # Polled on the workspace's own model-management host, as azureml-core does; request() checks the
+    # allow-list again before the token goes out.
+    url = ctx.url(MMS_OPERATION, None, operationId=operation_id)
+    ctx.rt.aml.allow_list.check(url)
+    entry["operation"] = {"id": operation_id, "url": safe_url(url), "status": None, "polls": 0, "at": None}
+    ctx.task.checkpoint["operation"] = {"family": family_name, "id": object_id, "url": url, "entry": entry}
+    ctx.save()
+    raise WaitError(parse_retry_after(response.headers.get("Retry-After"), OPERATION_POLL_SECONDS))
+
+
+def follow_operation(ctx: TaskContext, inflight: dict[str, Any], detail_url: str) -> dict[str, Any]:
+    """One poll of a checkpointed operation: wait again while it runs (up to OPERATION_MAX_POLLS), then verify."""
+    entry: dict[str, Any] = inflight["entry"]
+    operation: dict[str, Any] = entry["operation"]
+    response = ctx.rt.aml.request("GET", inflight["url"], stats=ctx.stats, ok=frozenset({200}))
+    body = getattr(response, "parsed", None) or response.json()
+    state = str(body.get("state") or "") if isinstance(body, dict) else ""
+    operation.update(status=state or None, polls=int(operation.get("polls") or 0) + 1, at=iso(utcnow()))
+    ctx.count("polls")
+    if state not in OPERATION_ENDED:  # NotStarted, Running, or a state the spec does not name
+        if operation["polls"] < OPERATION_MAX_POLLS:
+            ctx.save()
+            raise WaitError(parse_retry_after(response.headers.get("Retry-After"), OPERATION_POLL_SECONDS))
+        # The bound: the object is not verified (it stays readable while its operation runs).
+        entry["outcome"] = "pending"
+    elif state == "Succeeded":
+        entry["verification"] = verify_gone(ctx, detail_url)
+        entry["outcome"] = "deleted" if entry["verification"]["status"] == 404 else "still visible"
+    else:
+        error = body.get("error")
+        if error:
+            code, message = error_fields(error, 0)
+            operation["error"] = {"code": code, "message": message}
+        entry["verification"] = verify_gone(ctx, detail_url)
+        entry["outcome"] = f"operation {state.lower()}"
+    ctx.task.checkpoint.pop("operation", None)
     return entry
 
 
