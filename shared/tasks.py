@@ -387,10 +387,15 @@ def run_runs(ctx: TaskContext) -> None:
             if properties.get(prop):
                 into.setdefault(kind, {}).setdefault(str(properties[prop]), f"{prop} of run {run_id}")
 
+    containers: dict[str, str] = checkpoint.setdefault("containers", {})
+
     def on_run(run: dict[str, Any]) -> None:
         run_id = str(run.get("runId", ""))
         if run_id and run_id not in run_ids:
             run_ids.append(run_id)
+        container = run.get("dataContainerId")
+        if run_id and isinstance(container, str) and container:
+            containers[run_id] = container
         note_refs(run, own)
 
     def on_page(items: list[dict[str, Any]]) -> None:
@@ -429,14 +434,15 @@ def run_runs(ctx: TaskContext) -> None:
     start = checkpoint.get("artifactRun", 0)
     for index in range(start, len(run_ids)):
         run_id = run_ids[index]
+        container, why = artifact_container(run_id, containers.get(run_id))
         page_family(
             ctx,
             "artifacts",
             "artifacts",
             f"{folder}/artifacts.jsonl",
             cursor_key=f"artifacts:{run_id}",
-            list_values={"runId": run_id},
-            keep=_artifact_of(run_id),
+            list_values={"containerId": container},
+            keep=_artifact_of(why),
         )
         checkpoint["artifactRun"] = index + 1
         checkpoint.pop(f"artifacts:{run_id}", None)
@@ -444,9 +450,25 @@ def run_runs(ctx: TaskContext) -> None:
         ctx.save_soon()
 
 
-def _artifact_of(run_id: str) -> Callable[[dict[str, Any]], str | None]:
+def artifact_container(run_id: str, data_container_id: str | None) -> tuple[str, str]:
+    """The artifact container of a run (E10) and the reason its artifacts are kept.
+
+    A run's artifacts live in the container named by its `dataContainerId` (public run payloads show
+    `"dataContainerId": "dcid.<runId>"`; blob names read `ExperimentRun/dcid.<runId>/...`); listing the bare run
+    id finds nothing. azureml-core lists them through the run's data_container_id only (azureml/core/run.py,
+    Run.get_file_names). A run without the field falls back to `dcid.<runId>`, and the reason says so."""
+    if data_container_id:
+        return data_container_id, f"artifact of run {run_id}"
+    container = f"dcid.{run_id}"
+    return container, (
+        f"artifact of run {run_id} (the run names no dataContainerId: listed in {container}, the container "
+        "the service assigns by default)"
+    )
+
+
+def _artifact_of(why: str) -> Callable[[dict[str, Any]], str | None]:
     def reason(_artifact: dict[str, Any]) -> str | None:
-        return f"artifact of run {run_id}"
+        return why
 
     return reason
 

@@ -683,12 +683,20 @@ class Api:
         found = self._workspace(req, sub, rg, ws)
         if isinstance(found, ApiResponse):
             return found
-        run_id = container[5:] if container.startswith("dcid.") else container
-        artifacts = found.artifacts.get(run_id)
-        if origin.lower() != "experimentrun" or artifacts is None:
-            return error(
-                404, "ContainerNotFound", f"Artifact container '{origin}/{container}' was not found."
-            )
+        # A run's artifacts live in the container named by its `dataContainerId`, `dcid.<runId>`; the bare run
+        # id names no container. artifact.json (2019-09-30 `Artifacts_ListInContainer`) documents only a 200
+        # `PaginatedArtifactList` and a default error, nothing about a container that holds nothing; the
+        # simulator answers the harsher way: an empty list, which a client cannot tell from a run without
+        # artifacts (a 404 would at least be noticed).
+        run_id = container[5:] if container.startswith("dcid.") else None
+        record = found.run_index.get(run_id) if run_id else None
+        artifacts = found.artifacts.get(run_id) if run_id else None
+        if (
+            origin.lower() != "experimentrun"
+            or artifacts is None
+            or (record is not None and record.body().get("dataContainerId", container) != container)
+        ):
+            return ApiResponse(200, {"value": [], "continuationToken": None, "nextLink": None})
         return self._page(req, ARTIFACT_PAGING, f"artifacts|{found.arm_id.lower()}|{run_id}", artifacts)
 
     @staticmethod

@@ -78,6 +78,16 @@ def test_export_equals_ground_truth_and_tokens_stay_on_azure_hosts(stack, sim):
     assert longest[("$skipToken", "azure.com")] >= 1  # ARM workspace lists
     assert max(c for (t, _h), c in longest.items() if t == "$skipToken" and _h != "azure.com") >= 2  # models
     assert longest[("$continuationtoken", "api.azureml.ms")] >= 2  # run history, after discovery
+    # And a run's artifacts were listed through its dataContainerId (dcid.<runId>), never the bare run id,
+    # which names no container (the service answers an empty list there)
+    assert report.records["artifacts"] == len(sim.truth(PERSON)["artifacts"]) == 56
+    containers = [
+        e["path"].rsplit("/", 1)[-1] for e in log if "/artifacts/origins/ExperimentRun/" in e["path"]
+    ]
+    assert containers
+    assert all(c.startswith("dcid.") for c in containers), containers
+    alice_runs = set(sim.truth(PERSON)["runs"])
+    assert {c.removeprefix("dcid.") for c in containers} == alice_runs
     # And datastores were read without their secrets
     datastore_calls = [e for e in log if "/datastores" in e["path"]]
     assert datastore_calls

@@ -30,7 +30,9 @@ def walk_workspace(client: Client, ws: dict[str, Any]) -> dict[str, list[str]]:
         )
         found["metrics"] += [m["metricId"] for m in metrics]
         for run in runs:
-            container = f"/artifact/v1.0{path}/artifacts/origins/ExperimentRun/containers/{run['runId']}"
+            container = (
+                f"/artifact/v1.0{path}/artifacts/origins/ExperimentRun/containers/{run['dataContainerId']}"
+            )
             artifacts, _ = client.walk(client.url("experiments", container, loc))
             found["artifacts"] += [a["artifactId"] for a in artifacts]
     tasks, _ = client.walk(client.url("experiments", f"/notification/v1.0{path}/tasks", loc))
