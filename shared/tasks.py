@@ -361,6 +361,8 @@ def run_family(ctx: TaskContext) -> None:
 
 
 PIPELINE_PROPERTY_KINDS = {"azureml.graphId": "graph", "azureml.pipelineTemplateId": "template"}
+OTHERS_RUN = "a pipeline run of another person"
+OTHERS_GRAPH = "a graph of another person"
 
 
 def run_runs(ctx: TaskContext) -> None:
@@ -374,18 +376,19 @@ def run_runs(ctx: TaskContext) -> None:
     own: dict[str, dict[str, str]] = ctx.task.found.setdefault("pipelines", {})
     seen: dict[str, dict[str, str]] = ctx.task.found.setdefault("pipelinesSeen", {})
 
-    def note_refs(run: dict[str, Any], into: dict[str, dict[str, str]]) -> None:
+    def note_refs(run: dict[str, Any], into: dict[str, dict[str, str]], own_run: bool = True) -> None:
         properties = run.get("properties") or {}
         if properties.get("azureml.runsource") != "azureml.PipelineRun":
             return
-        run_id = str(run.get("runId", ""))
+        # Someone else's run is never named (its id would disclose that person's work): the reason says only
+        # where the id was found.
+        run_id = str(run.get("runId", "")) if own_run else None
+        where = f"pipeline run {run_id}" if run_id else OTHERS_RUN
         if run.get("experimentId"):
-            into.setdefault("experiment", {}).setdefault(
-                str(run["experimentId"]), f"experimentId of pipeline run {run_id}"
-            )
+            into.setdefault("experiment", {}).setdefault(str(run["experimentId"]), f"experimentId of {where}")
         for prop, kind in PIPELINE_PROPERTY_KINDS.items():
             if properties.get(prop):
-                into.setdefault(kind, {}).setdefault(str(properties[prop]), f"{prop} of run {run_id}")
+                into.setdefault(kind, {}).setdefault(str(properties[prop]), f"{prop} of {where}")
 
     containers: dict[str, str] = checkpoint.setdefault("containers", {})
 
@@ -400,7 +403,7 @@ def run_runs(ctx: TaskContext) -> None:
 
     def on_page(items: list[dict[str, Any]]) -> None:
         for item in items:
-            note_refs(item, seen)
+            note_refs(item, seen, own_run=False)
 
     names_ = {"experimentName": experiment}
     page_family(
@@ -488,7 +491,7 @@ def run_pipelines(ctx: TaskContext) -> None:
             if oid not in refs.get(kind, {})
         ),
     )
-    done: list[list[str]] = checkpoint.setdefault("fetched", [])
+    done: list[list[Any]] = checkpoint.setdefault("fetched", [])  # [kind, id, why, origin, named]
     seen_keys = {(e[0], e[1]) for e in done} | {(e[0], e[1]) for e in pending}
     path = f"{task_folder(ctx.task)}/pipelines.jsonl"
     while pending:
@@ -503,6 +506,7 @@ def run_pipelines(ctx: TaskContext) -> None:
                 raise
             record, status = None, "not found"
         kept = False
+        named = False  # named in the manifest only when exported, or when the subject's own run names it
         if record is not None:
             # Kept when the object is the subject's own; an object that names no creator at all is kept
             # because the subject's run points to it. Someone else's object is not exported (it would
@@ -515,10 +519,12 @@ def run_pipelines(ctx: TaskContext) -> None:
                 ctx.writer.stage(
                     ctx.task, "pipelines", path, [ctx.keep(endpoint, listed, f"{reason}; {why}")]
                 )
-                kept = True
+                kept = named = True
             else:
                 status = "fetched; created by someone else, not exported"
             if kind == "graph":
+                # A graph that is not the subject's is not named in the reasons of what it leads to.
+                where = f"graph {object_id}" if kept else OTHERS_GRAPH
                 for key, child_kind, field_name in (
                     ("moduleNodes", "module", "moduleId"),
                     ("datasetNodes", "datasource", "dataSourceId"),
@@ -527,8 +533,10 @@ def run_pipelines(ctx: TaskContext) -> None:
                         child = str(node.get(field_name) or "")
                         if child and (child_kind, child) not in seen_keys:
                             seen_keys.add((child_kind, child))
-                            pending.append([child_kind, child, f"{field_name} in graph {object_id}", origin])
-        done.append([kind, object_id, f"{why}; {status}", origin])
+                            pending.append([child_kind, child, f"{field_name} in {where}", origin])
+        elif origin == "own" and not why.endswith(OTHERS_GRAPH):
+            named = True  # not found: its id is the one the subject's own run names
+        done.append([kind, object_id, f"{why}; {status}", origin, named])
         pending.pop(0)
         ctx.count("seen")
         ctx.count("kept", 1 if kept else 0)
