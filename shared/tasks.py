@@ -664,7 +664,7 @@ def erase_one(ctx: TaskContext, family_name: str, item: dict[str, str]) -> dict[
         )
         return entry
     if response.status_code == 202:
-        start_operation(ctx, family_name, item["id"], entry, response)  # raises WaitError
+        return start_operation(ctx, family_name, item["id"], entry, response)  # WaitError unless refused
     entry["verification"] = verify_gone(ctx, ctx.url(detail, None, **{family.detail_param: item["id"]}))
     gone = entry["verification"]["status"] == 404
     entry["outcome"] = (
@@ -675,14 +675,26 @@ def erase_one(ctx: TaskContext, family_name: str, item: dict[str, str]) -> dict[
 
 def start_operation(
     ctx: TaskContext, family_name: str, object_id: str, entry: dict[str, Any], response: Any
-) -> None:
-    """A DELETE answered 202: checkpoint the operation to poll, then come back after Retry-After."""
+) -> dict[str, Any]:
+    """A DELETE answered 202: checkpoint the operation to poll, then come back after Retry-After (WaitError).
+
+    An operation that cannot be followed (no Operation-Location, or one on a host off the allow-list, which is
+    never contacted) leaves the item `pending` with the reason; the other items go on."""
     location = str(response.headers.get("Operation-Location") or "").strip()
     operation_id = unquote(location.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]) if location else ""
-    if "://" in location:
-        ctx.rt.aml.allow_list.check(location)  # a foreign operation URL is refused, never followed
+    refused = None
     if not operation_id:
-        raise AmlError(202, "NoOperationLocation", "202 without an Operation-Location header", response.url)
+        refused = {"code": "NoOperationLocation", "message": "202 without an Operation-Location header"}
+    elif "://" in location and not ctx.rt.aml.allow_list.allows(location):
+        refused = {
+            "code": "RefusedOperationLocation",
+            "message": f"refused to follow an outbound URL: {safe_url(location)} is not on the allow-list",
+        }
+    if refused is not None:
+        entry["operation"] = {"id": None, "url": None, "status": None, "polls": 0, "at": iso(utcnow())}
+        entry["operation"]["error"] = refused
+        entry["outcome"] = "pending"
+        return entry
     # Polled on the workspace's own model-management host, as azureml-core does; request() checks the
     # allow-list again before the token goes out.
     url = ctx.url(MMS_OPERATION, None, operationId=operation_id)

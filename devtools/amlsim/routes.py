@@ -846,7 +846,7 @@ class Api:
     def _service_accepted(self, req: ApiRequest, op: ServiceOperation) -> ApiResponse:
         ws = op.workspace
         location = (
-            f"{self.sim.base_url}/{req.host}/api/subscriptions/{ws.subscription_id}/resourceGroups/"
+            f"{self.sim.link_base('operationLocation')}/{req.host}/api/subscriptions/{ws.subscription_id}/resourceGroups/"
             f"{ws.resource_group}/providers/Microsoft.MachineLearningServices/workspaces/{ws.name}"
             f"/operations/{op.id}"
         )

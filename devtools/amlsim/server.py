@@ -47,7 +47,7 @@ from devtools.amlsim.routes import (
 from devtools.amlsim.state import FAMILIES, JSON, Tenant
 
 FAULT_KINDS = ("status", "delay", "reset", "truncate")
-LINK_KINDS = ("nextLink", "asyncOperation", "location", "discovery")
+LINK_KINDS = ("nextLink", "asyncOperation", "location", "discovery", "operationLocation")
 _SUBSCRIPTION = re.compile(r"/subscriptions/([^/?]+)", re.IGNORECASE)
 _STATUS_CODES = {
     429: "TooManyRequests",
@@ -401,7 +401,8 @@ class Simulator:
         base: str = "https://attacker.invalid",
         kinds: tuple[str, ...] | list[str] = LINK_KINDS,
     ) -> None:
-        """Hand out absolute URLs (nextLink, asyncOperation, location, discovery) on a foreign host, to test
+        """Hand out absolute URLs (nextLink, asyncOperation, location, discovery, a service delete's
+        Operation-Location) on a foreign host, to test
         that a client never follows them with its token."""
         unknown = set(kinds) - set(LINK_KINDS)
         if unknown:
