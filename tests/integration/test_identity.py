@@ -1,0 +1,169 @@
+"""Subject resolution through Microsoft Graph (shared/identity.py) against the simulator, with the real managed-
+identity credential: which calls, which identifiers from where, what is missing, and where the token goes."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.identity import ManagedIdentityCredential
+
+from devtools.amlsim import Simulator, demo_tenant
+from devtools.amlsim.identity import TokenIssuer
+from shared import identity
+from shared import settings as names
+from shared.matching import Subject
+from shared.settings import Settings
+from tests.conftest import APP_CLIENT_ID
+
+SELECTED = "id,userPrincipalName,mail,otherMails"
+
+
+@pytest.fixture
+def sim(
+    issuer: TokenIssuer, tls: tuple[Path, Path], identity_endpoint: Any, monkeypatch
+) -> Iterator[Simulator]:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls[0]))
+    with Simulator(demo_tenant(), issuer, cert=tls[0], key=tls[1]) as simulator:
+        yield simulator
+
+
+def settings_for(sim: Simulator, **over: str) -> Settings:
+    env = {
+        names.STORAGE_BLOB_URI: "https://127.0.0.1:1/devstoreaccount1",
+        names.STORAGE_QUEUE_URI: "https://127.0.0.1:2/devstoreaccount1",
+        names.STORAGE_TABLE_URI: "https://127.0.0.1:3/devstoreaccount1",
+        names.PSEUDONYM_KEY: "k",
+        names.ALLOWED_HOSTS: sim.base_url.removeprefix("https://"),
+        names.GRAPH_BASE_URL: sim.graph_url,
+        **over,
+    }
+    return Settings.from_env(env)
+
+
+def run(sim: Simulator, subject: Subject, **over: str) -> tuple[Subject, dict[str, Any]]:
+    settings = settings_for(sim, **over)
+    client = identity.graph_client(settings, ManagedIdentityCredential(client_id=APP_CLIENT_ID))
+    return identity.resolve(settings, client, subject)
+
+
+def graph_calls(sim: Simulator) -> list[dict[str, Any]]:
+    return [e for e in sim.log if e["host"] == "graph.microsoft.com"]
+
+
+def sources(record: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {i["kind"]: (i["value"], i["source"]) for i in record["identifiers"] if i["kind"] != "otherMails"}
+
+
+def test_upn_only_is_resolved_to_object_id_and_mail(sim: Simulator) -> None:
+    alice = sim.tenant.people["alice"]
+    subject, record = run(sim, Subject(user_principal_name=alice.upn))
+    assert subject == Subject(alice.object_id, alice.upn, alice.email, ("alice.smith@outlook.com",))
+    assert sources(record) == {
+        "userPrincipalName": (alice.upn, "request"),
+        "objectId": (alice.object_id, "graph"),
+        "email": (alice.email, "graph"),
+    }
+    assert record["graph"]["outcome"] == "resolved"
+    assert record["missing"] == []
+    calls = graph_calls(sim)
+    assert [(c["path"], c["query"]["$select"]) for c in calls] == [(f"/v1.0/users/{alice.upn}", SELECTED)]
+    assert {c["auth"] for c in calls} == {"valid"}
+
+
+def test_email_only_is_resolved_through_the_mail_filter(sim: Simulator) -> None:
+    alice = sim.tenant.people["alice"]
+    subject, record = run(sim, Subject(email=alice.email))
+    assert (subject.object_id, subject.user_principal_name) == (alice.object_id, alice.upn)
+    assert sources(record)["objectId"] == (alice.object_id, "graph")
+    calls = graph_calls(sim)
+    assert [c["status"] for c in calls] == [404, 200]  # not a UPN, then found by mail
+    assert calls[1]["path"] == "/v1.0/users"
+    assert calls[1]["query"]["$filter"] == (
+        f"mail eq '{alice.email}' or otherMails/any(x:x eq '{alice.email}')"
+    )
+    assert calls[1]["query"]["$count"] == "true"
+
+
+def test_a_guest_with_the_same_display_name_stays_herself(sim: Simulator) -> None:
+    guest = sim.tenant.people["asmith"]
+    subject, _ = run(sim, Subject(email=guest.email))
+    assert subject.object_id == guest.object_id
+    assert subject.object_id != sim.tenant.people["alice"].object_id
+    assert graph_calls(sim)[0]["path"] == "/v1.0/users/alice.smith@fabrikam.com"
+
+
+@pytest.mark.parametrize("given", ["objectId", "userPrincipalName"])
+def test_a_soft_deleted_person_is_resolved_through_deleted_items(sim: Simulator, given: str) -> None:
+    erin = sim.tenant.people["erin"]
+    sim.graph.soft_delete("erin")
+    request = (
+        Subject(object_id=erin.object_id) if given == "objectId" else Subject(user_principal_name=erin.upn)
+    )
+    subject, record = run(sim, request)
+    assert subject == Subject(erin.object_id, erin.upn, erin.email)  # the UPN without Entra's deletion prefix
+    assert {source for _, source in sources(record).values()} == {"request", "graph-deleted-items"}
+    assert record["graph"]["outcome"] == "resolved from deleted items"
+    assert "/directory/deletedItems" in graph_calls(sim)[-1]["path"]
+
+
+def test_graph_not_configured_runs_on_the_request_and_names_the_missing_kinds(sim: Simulator) -> None:
+    alice = sim.tenant.people["alice"]
+    subject, record = run(sim, Subject(user_principal_name=alice.upn), DSR_GRAPH_BASE_URL="")
+    assert subject == Subject(user_principal_name=alice.upn)
+    assert record["graph"]["outcome"] == "not configured"
+    assert [m["kind"] for m in record["missing"]] == ["objectId", "email"]
+    assert record["missing"][0]["fields"] == ["createdBy.userObjectId"]
+    assert "systemData.createdBy" in record["missing"][1]["fields"]
+    assert "ARM systemData.createdBy" in record["missing"][1]["effect"]
+    assert graph_calls(sim) == []
+
+
+def test_graph_403_is_recorded_and_resolution_goes_on_without(
+    sim: Simulator, issuer: TokenIssuer, monkeypatch
+) -> None:
+    alice = sim.tenant.people["alice"]
+    monkeypatch.setattr(issuer, "graph_roles", ())  # the app role was never granted
+    subject, record = run(sim, Subject(user_principal_name=alice.upn))
+    assert subject == Subject(user_principal_name=alice.upn)
+    assert record["graph"]["outcome"] == "denied"
+    assert "403 Authorization_RequestDenied" in record["graph"]["detail"]
+    assert "User.Read.All" in record["graph"]["detail"]
+    assert [m["kind"] for m in record["missing"]] == ["objectId", "email"]
+
+
+def test_the_graph_token_goes_only_to_the_allow_listed_graph_host(sim: Simulator) -> None:
+    alice = sim.tenant.people["alice"]
+    # Graph's host off the allow-list: nothing is sent, and the request says so
+    settings = settings_for(sim, DSR_GRAPH_BASE_URL="https://graph.attacker.invalid")
+    asked: list[str] = []
+
+    @dataclasses.dataclass
+    class Spy:
+        def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+            asked.extend(scopes)
+            raise AssertionError("no token may be asked for a host off the allow-list")
+
+    client = identity.graph_client(settings, Spy())
+    subject, record = identity.resolve(settings, client, Subject(user_principal_name=alice.upn))
+    assert record["graph"]["outcome"] == "not allowed"
+    assert subject == Subject(user_principal_name=alice.upn)
+    assert asked == []
+    # And the Graph client's allow-list is the Graph host alone, even when other hosts are allowed
+    public = Settings.from_env(
+        {
+            names.STORAGE_BLOB_URI: "https://b",
+            names.STORAGE_QUEUE_URI: "https://q",
+            names.STORAGE_TABLE_URI: "https://t",
+            names.PSEUDONYM_KEY: "k",
+        }
+    )
+    graph = identity.graph_client(public, Spy())
+    assert graph is not None
+    assert graph.audience == "https://graph.microsoft.com/.default"
+    assert graph.allow_list.allows("https://graph.microsoft.com/v1.0/users/x")
+    assert not graph.allow_list.allows("https://management.azure.com/subscriptions")
+    assert not graph.allow_list.allows("https://westeurope.api.azureml.ms/history")
