@@ -167,3 +167,75 @@ def test_the_graph_token_goes_only_to_the_allow_listed_graph_host(sim: Simulator
     assert graph.allow_list.allows("https://graph.microsoft.com/v1.0/users/x")
     assert not graph.allow_list.allows("https://management.azure.com/subscriptions")
     assert not graph.allow_list.allows("https://westeurope.api.azureml.ms/history")
+
+
+# -- the plan step: resolution stored once on the request, shown in the status, the manifest and index.html ---
+def _submit_and_plan(rt: Any, subject: dict[str, str]) -> Any:
+    from shared import workflow
+    from shared.requests_api import SubmitIn
+
+    body = SubmitIn.model_validate(
+        {
+            "type": "export",
+            "subject": subject,
+            "scope": {"subscriptions": ["6d6e2f4a-3c1b-4e8f-9a7d-5b2c1e0f4a01"]},
+        }
+    )
+    request, _ = workflow.submit(rt, body, None)
+    assert workflow.plan(rt, request.id) == "planned"
+    return rt.store.get_request(request.id)
+
+
+def test_plan_without_graph_still_plans_and_says_what_is_missing(rt: Any) -> None:
+    from shared import workflow
+    from shared.package_html import render_index
+
+    unconfigured = dataclasses.replace(
+        rt, settings=dataclasses.replace(rt.settings, graph_base_url=""), graph=None
+    )
+    stored = _submit_and_plan(unconfigured, {"userPrincipalName": "alice@contoso.com"})
+    assert stored.status == "running"
+    assert stored.identity["graph"]["outcome"] == "not configured"
+    assert stored.identity["identifiers"] == [
+        {"kind": "userPrincipalName", "value": "alice@contoso.com", "source": "request"}
+    ]
+    assert [m["kind"] for m in stored.identity["missing"]] == ["objectId", "email"]
+    view = workflow.status_view(unconfigured, stored, "https://x")
+    assert view["identity"] == stored.identity
+    manifest = workflow.build_manifest(stored, [])
+    assert manifest["request"]["identity"] == stored.identity
+    page = "".join(render_index(manifest, None, {}, lambda path: iter(())))
+    assert "UPN alice@contoso.com: given in the request" in page
+    assert "Microsoft Graph: not configured" in page
+    assert (
+        "ARM systemData.createdBy (workspaces, computes) holds a UPN or e-mail: no e-mail address known"
+        in page
+    )
+
+
+def test_plan_resolves_once_and_a_redelivered_plan_keeps_it(
+    rt: Any, sim: Simulator, issuer: TokenIssuer
+) -> None:
+    from shared import workflow
+
+    alice = sim.tenant.people["alice"]
+    settings = dataclasses.replace(
+        rt.settings, graph_base_url=sim.graph_url, allowed_hosts=(sim.base_url.removeprefix("https://"),)
+    )
+    wired = dataclasses.replace(
+        rt,
+        settings=settings,
+        graph=identity.graph_client(settings, ManagedIdentityCredential(client_id=APP_CLIENT_ID)),
+    )
+    stored = _submit_and_plan(wired, {"userPrincipalName": alice.upn})
+    assert stored.subject.object_id == alice.object_id
+    assert stored.identity["graph"]["calls"] == 1
+    # The person is then deleted from Entra ID; a re-delivered plan message neither calls Graph nor changes a thing
+    sim.graph.soft_delete("alice")
+    assert workflow.plan(wired, stored.id) == "planned"
+    again = rt.store.get_request(stored.id)
+    assert again.identity == stored.identity
+    assert again.subject == stored.subject
+    assert len(graph_calls(sim)) == 1
+    # And the object id Graph added finds the request in the subject index
+    assert [r["id"] for r in rt.store.requests_of_subject(wired.pseudonym(alice.object_id))] == [stored.id]
