@@ -565,6 +565,13 @@ class Simulator:
             if action == ("POST", "/_sim/latency"):
                 self.set_latency(**payload)
                 return ApiResponse(200, {"latency_ms": self.latency_ms})
+            if action == ("POST", "/_sim/graph"):
+                # {"softDelete": key} | {"restore": key}: a person leaves Entra ID (or comes back)
+                if payload.get("softDelete"):
+                    self.graph.soft_delete(str(payload["softDelete"]))
+                if payload.get("restore"):
+                    self.graph.restore(str(payload["restore"]))
+                return ApiResponse(200, {"deleted": sorted(self.graph.deleted)})
             if action == ("POST", "/_sim/pagesize"):
                 self.page_size = int(payload["page_size"])
                 return ApiResponse(200, {"page_size": self.page_size})
@@ -583,6 +590,7 @@ class Simulator:
         return {
             "base_url": self.base_url,
             "service_urls": self.service_urls,
+            "graph_url": self.graph_url,
             "identity": self.identity_environment,
             "tenant_id": self.issuer.tenant_id,
             "principal_id": self.issuer.principal_id,

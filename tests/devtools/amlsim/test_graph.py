@@ -127,3 +127,14 @@ def test_graph_token_without_the_app_role_is_403(client: Client, sim: Simulator,
     denied = client.get(g(sim, f"/users/{sim.tenant.people['alice'].upn}"), token=token)
     assert denied.status_code == 403
     assert denied.json()["error"]["code"] == "Authorization_RequestDenied"
+
+
+def test_control_api_soft_deletes_and_restores(client: Client, sim: Simulator) -> None:
+    url = f"{sim.base_url}/_sim/graph"
+    deleted = client.session.post(url, json={"softDelete": "bob"}, verify=client.cert, timeout=10)
+    assert deleted.json() == {"deleted": ["bob"]}
+    assert "bob" in sim.graph.deleted
+    restored = client.session.post(url, json={"restore": "bob"}, verify=client.cert, timeout=10)
+    assert restored.json() == {"deleted": []}
+    unknown = client.session.post(url, json={"softDelete": "nobody"}, verify=client.cert, timeout=10)
+    assert unknown.status_code == 400
