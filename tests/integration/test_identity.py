@@ -239,3 +239,49 @@ def test_plan_resolves_once_and_a_redelivered_plan_keeps_it(
     assert len(graph_calls(sim)) == 1
     # And the object id Graph added finds the request in the subject index
     assert [r["id"] for r in rt.store.requests_of_subject(wired.pseudonym(alice.object_id))] == [stored.id]
+
+
+def test_a_short_graph_429_is_waited_out(sim: Simulator) -> None:
+    alice = sim.tenant.people["alice"]
+    sim.inject_fault(route=r"^GET /graph\.microsoft\.com/", status=429, retry_after=1, count=1)
+    subject, record = run(sim, Subject(user_principal_name=alice.upn))
+    assert subject.object_id == alice.object_id
+    assert [c["status"] for c in graph_calls(sim)] == [429, 200]
+    assert record["graph"]["outcome"] == "resolved"
+
+
+def test_a_long_graph_429_re_enqueues_the_plan_unresolved(rt: Any, sim: Simulator, monkeypatch) -> None:
+    from shared import settings as names
+    from shared import workflow
+    from shared.requests_api import SubmitIn
+
+    settings = dataclasses.replace(
+        rt.settings, graph_base_url=sim.graph_url, allowed_hosts=(sim.base_url.removeprefix("https://"),)
+    )
+    wired = dataclasses.replace(
+        rt,
+        settings=settings,
+        graph=identity.graph_client(settings, ManagedIdentityCredential(client_id=APP_CLIENT_ID)),
+    )
+    sent: list[tuple[str, dict[str, Any], float]] = []
+    monkeypatch.setattr(
+        wired.storage, "send", lambda q, m, delay_seconds=0: sent.append((q, m, delay_seconds))
+    )
+    body = SubmitIn.model_validate(
+        {
+            "type": "export",
+            "subject": {"email": "bob@contoso.com"},
+            "scope": {"subscriptions": ["6d6e2f4a-3c1b-4e8f-9a7d-5b2c1e0f4a01"]},
+        }
+    )
+    request, _ = workflow.submit(wired, body, None)
+    sent.clear()
+    sim.inject_fault(route=r"^GET /graph\.microsoft\.com/", status=429, retry_after=120, count=1)
+    assert workflow.plan(wired, request.id) == "throttled"
+    assert sent == [(names.PLAN_QUEUE, {"requestId": request.id}, 120.0)]
+    stored = rt.store.get_request(request.id)
+    assert stored.identity is None
+    assert stored.status == "accepted"
+    # The plan message comes back after the wait: resolved then, planned
+    assert workflow.plan(wired, request.id) == "planned"
+    assert rt.store.get_request(request.id).subject.object_id == sim.tenant.people["bob"].object_id
