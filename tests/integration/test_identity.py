@@ -285,3 +285,28 @@ def test_a_long_graph_429_re_enqueues_the_plan_unresolved(rt: Any, sim: Simulato
     # The plan message comes back after the wait: resolved then, planned
     assert workflow.plan(wired, request.id) == "planned"
     assert rt.store.get_request(request.id).subject.object_id == sim.tenant.people["bob"].object_id
+
+
+def test_a_request_whose_identifiers_disagree_with_graph_is_not_widened(sim: Simulator) -> None:
+    alice, guest = sim.tenant.people["alice"], sim.tenant.people["asmith"]
+    # Given alice's object id paired with the guest's e-mail (a help-desk typo)
+    subject, record = run(sim, Subject(object_id=alice.object_id, email=guest.email))
+    # Then Graph adds alice's UPN, keeps the request's e-mail, and records the disagreement
+    assert subject.user_principal_name == alice.upn
+    assert subject.email == guest.email
+    assert alice.email not in subject.identifiers()
+    assert record["graph"]["conflicts"] == [
+        "the request's e-mail address differs from the one Graph holds for this person; the request's is used"
+    ]
+
+
+def test_resolution_logs_carry_no_identifier(sim: Simulator, caplog: Any) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="shared")
+    alice = sim.tenant.people["alice"]
+    run(sim, Subject(email=alice.email))
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("shared")]
+    assert ours, "the resolution logs its outcome"
+    values = {alice.object_id, alice.upn, alice.email, "alice.smith@outlook.com", "contoso"}
+    assert [line for line in ours if any(v.lower() in line.lower() for v in values)] == []
