@@ -310,3 +310,26 @@ def test_resolution_logs_carry_no_identifier(sim: Simulator, caplog: Any) -> Non
     assert ours, "the resolution logs its outcome"
     values = {alice.object_id, alice.upn, alice.email, "alice.smith@outlook.com", "contoso"}
     assert [line for line in ours if any(v.lower() in line.lower() for v in values)] == []
+
+
+def test_plan_with_graph_denied_still_plans_and_records_why(
+    rt: Any, sim: Simulator, issuer: TokenIssuer, monkeypatch
+) -> None:
+    from shared import workflow
+
+    monkeypatch.setattr(issuer, "graph_roles", ())  # User.Read.All not granted to the identity
+    settings = dataclasses.replace(
+        rt.settings, graph_base_url=sim.graph_url, allowed_hosts=(sim.base_url.removeprefix("https://"),)
+    )
+    wired = dataclasses.replace(
+        rt,
+        settings=settings,
+        graph=identity.graph_client(settings, ManagedIdentityCredential(client_id=APP_CLIENT_ID)),
+    )
+    stored = _submit_and_plan(wired, {"email": "carol.white@contoso.com"})
+    assert stored.status == "running"
+    assert stored.subject == Subject(email="carol.white@contoso.com")
+    assert stored.identity["graph"]["outcome"] == "denied"
+    assert [m["kind"] for m in stored.identity["missing"]] == ["objectId", "userPrincipalName"]
+    assert [c["status"] for c in graph_calls(sim)] == [403]
+    assert workflow.status_view(wired, stored, "https://x")["identity"]["graph"]["outcome"] == "denied"
