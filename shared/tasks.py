@@ -30,7 +30,17 @@ from typing import Any
 from shared import audit, package_zip, telemetry
 from shared import settings as names
 from shared.amlclient import AmlError, CallStats, ThrottledError, parse_retry_after, with_query
-from shared.catalog import DISCOVERY_KEYS, ENDPOINTS, FAMILIES, PIPELINE_KINDS, WORKSPACE_FAMILIES, Endpoint
+from shared.catalog import (
+    DISCOVERY_KEYS,
+    ENDPOINTS,
+    FAMILIES,
+    FORCE_TO_PURGE_SINCE,
+    PIPELINE_KINDS,
+    SOFT_DELETE_RETENTION_DAYS,
+    WORKSPACE_FAMILIES,
+    Endpoint,
+    supports_force_to_purge,
+)
 from shared.matching import Matcher
 from shared.model import TERMINAL_REQUEST, DsrRequest, Task, WorkspaceRef, iso, utcnow
 from shared.outbound import DisallowedUrlError, validate_region
@@ -610,9 +620,40 @@ def verify_gone(ctx: TaskContext, url: str) -> dict[str, Any]:
     return {"status": status, "at": iso(utcnow()), "attempts": attempts}
 
 
+def workspace_delete_params(settings: names.Settings) -> tuple[dict[str, str], str | None]:
+    """D1's query (api-version, forceToPurge) from the settings, and why no purge is asked for (None if it is)."""
+    version = settings.arm_workspace_delete_api_version
+    params = {"api-version": version}
+    if not settings.workspace_purge:
+        return params, f"soft delete chosen (setting {names.WORKSPACE_PURGE}=false)"
+    if not supports_force_to_purge(version):
+        return params, (
+            f"api-version {version} has no forceToPurge (first in {FORCE_TO_PURGE_SINCE}): "
+            f"set {names.ARM_WORKSPACE_DELETE_API_VERSION}"
+        )
+    return {**params, "forceToPurge": "true"}, None
+
+
+def workspace_outcome(entry: dict[str, Any], verified_at: dt.datetime) -> str:
+    """After the workspace answered 404: `purged` when the DELETE asked for it, else soft-deleted with the latest
+    moment its data may still be recovered (the soft delete took effect at or before the 404 was read, and the
+    retention is at most SOFT_DELETE_RETENTION_DAYS)."""
+    if entry.get("forceToPurge"):
+        entry["recoverableUntil"] = None
+        return "purged"
+    until = iso(verified_at.replace(microsecond=0) + dt.timedelta(days=SOFT_DELETE_RETENTION_DAYS))
+    entry["recoverableUntil"] = until
+    return f"soft-deleted, recoverable until {until}"
+
+
 def run_workspace_delete(ctx: TaskContext) -> None:
     """Delete a whole workspace (D1): ARM answers 200, 202 or 204; a 202 is polled through Azure-AsyncOperation
-    (or Location) by delayed messages honouring Retry-After; then the workspace must answer 404."""
+    (or Location) by delayed messages honouring Retry-After; then the workspace must answer 404.
+
+    The DELETE purges (forceToPurge=true at DSR_ARM_WORKSPACE_DELETE_API_VERSION) unless DSR_WORKSPACE_PURGE is
+    false; the record says `purged` or `soft-deleted, recoverable until <date>`. At most one DELETE is sent per
+    task: the checkpoint says `sending` before it goes, and a re-delivered message that finds `sending` reads the
+    workspace instead of sending it again."""
     if not ctx.rt.settings.allow_workspace_deletion:
         raise PermissionError("workspace deletion is disabled by DSR_ALLOW_WORKSPACE_DELETION")
     ws = ctx.task.workspace
@@ -620,6 +661,7 @@ def run_workspace_delete(ctx: TaskContext) -> None:
     checkpoint = ctx.task.checkpoint
     e2, d1 = ENDPOINTS["E2"], ENDPOINTS["D1"]
     path = f"{task_folder(ctx.task)}/erasure.jsonl"
+    params, no_purge = workspace_delete_params(ctx.rt.settings)
     entry: dict[str, Any] = checkpoint.setdefault(
         "entry",
         {
@@ -629,6 +671,9 @@ def run_workspace_delete(ctx: TaskContext) -> None:
             "id": ws.arm_id,
             "name": ws.name,
             "matchedBy": "named and approved",
+            "apiVersion": params["api-version"],
+            "forceToPurge": "forceToPurge" in params,
+            "noPurgeReason": no_purge,
             "delete": None,
             "operation": None,
             "verification": None,
@@ -639,8 +684,37 @@ def run_workspace_delete(ctx: TaskContext) -> None:
         ctx.rt.aml.get_json(ctx.url(e2), stats=ctx.stats)  # it exists and we may read it
         entry["outcome"] = "would delete"
         phase = "record"
+    if phase == "sending":
+        # A previous delivery may have sent the DELETE and lost its answer: look before sending another.
+        try:
+            body = ctx.rt.aml.get_json(ctx.url(e2), stats=ctx.stats)
+            state = str((body.get("properties") or {}).get("provisioningState", ""))
+        except AmlError as exc:
+            if exc.status != 404:
+                raise
+            state = "gone"
+        if state in ("gone", "Deleting"):
+            entry["delete"] = {"status": None, "at": iso(utcnow()), "note": f"sent before; workspace {state}"}
+            phase = checkpoint["phase"] = "await-gone" if state == "Deleting" else "verify"
+            ctx.save()
+        else:
+            phase = checkpoint["phase"] = "delete"  # it never reached the service
+    if phase == "await-gone":
+        try:
+            ctx.rt.aml.get_json(ctx.url(e2), stats=ctx.stats)
+            ctx.count("polls")
+            ctx.save()
+            raise WaitError(10)
+        except AmlError as exc:
+            if exc.status != 404:
+                raise
+        phase = checkpoint["phase"] = "verify"
     if phase == "delete":
-        response = ctx.rt.aml.request("DELETE", ctx.url(d1), stats=ctx.stats, ok=frozenset({200, 202, 204}))
+        checkpoint["phase"] = "sending"
+        ctx.save()
+        response = ctx.rt.aml.request(
+            "DELETE", ctx.url(d1, params), stats=ctx.stats, ok=frozenset({200, 202, 204})
+        )
         entry["delete"] = {"status": response.status_code, "at": iso(utcnow())}
         audit.record(
             ctx.rt,
@@ -648,7 +722,13 @@ def run_workspace_delete(ctx: TaskContext) -> None:
             "tasks.workspace-delete",
             audit.DELETE_SENT,
             None,
-            {"endpoint": "D1", "workspace": ws.arm_id, "status": response.status_code},
+            {
+                "endpoint": "D1",
+                "workspace": ws.arm_id,
+                "status": response.status_code,
+                "apiVersion": params["api-version"],
+                "forceToPurge": "forceToPurge" in params,
+            },
         )
         if response.status_code == 202:
             async_url = response.headers.get("Azure-AsyncOperation")
@@ -703,11 +783,18 @@ def run_workspace_delete(ctx: TaskContext) -> None:
         ctx.save()
     if phase == "verify":
         entry["verification"] = verify_gone(ctx, ctx.url(e2))
-        entry["outcome"] = "deleted" if entry["verification"]["status"] == 404 else "still visible"
+        gone = entry["verification"]["status"] == 404
+        entry["outcome"] = workspace_outcome(entry, utcnow()) if gone else "still visible"
         phase = checkpoint["phase"] = "record"
     if phase == "record":
         ctx.writer.stage(ctx.task, "erasure", path, [entry])
-        ctx.count("deleted" if entry["outcome"] == "deleted" else "not-deleted")
+        outcome = str(entry["outcome"])
+        ctx.count(outcome.split(",")[0] if gone_outcome(outcome) else "not-deleted")
+
+
+def gone_outcome(outcome: str) -> bool:
+    """A workspace erasure outcome that means the workspace answered 404 (purged or soft-deleted)."""
+    return outcome == "purged" or outcome.startswith("soft-deleted")
 
 
 HANDLERS: dict[str, Callable[[TaskContext], None]] = {

@@ -54,6 +54,19 @@ _REGIONAL = re.compile(
 )
 _API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
 ARM_API_VERSION = "2019-11-01"
+# The first stable api-version whose Workspaces_Delete takes `forceToPurge` (azure-rest-api-specs,
+# specification/machinelearningservices/resource-manager/Microsoft.MachineLearningServices/stable/2024-04-01/
+# workspaceRP.json: WorkspaceForceToPurgeParameter; absent from stable/2023-10-01 and 2023-04-01
+# machineLearningServices.json). Previews are not trusted with it: an older api-version, preview or not, does
+# not know the parameter, and ARM does not reject unknown query parameters, so it is ignored: the harsher reading
+# (a caller that asked for a purge gets a soft delete and is not told).
+FORCE_TO_PURGE_SINCE = "2024-04-01"
+
+
+def purge_requested(req: ApiRequest) -> bool:
+    """A workspace DELETE that purges: `forceToPurge=true` at an api-version that has the parameter."""
+    version = (req.q("api-version") or "")[:10]
+    return (req.q("forceToPurge") or "").strip().lower() == "true" and version >= FORCE_TO_PURGE_SINCE
 
 
 def parse_host(host: str) -> tuple[str, str | None] | None:
@@ -115,6 +128,7 @@ class Operation:
     started: float
     status: str = "InProgress"
     ended: float | None = None
+    purge: bool = False  # forceToPurge=true at an api-version that has it
 
 
 @dataclass(frozen=True)
@@ -420,26 +434,51 @@ class Api:
         return ApiResponse(200, record.body())
 
     def delete_workspace(self, req: ApiRequest, sub: str, rg: str, ws: str) -> ApiResponse:
+        """D1. Soft delete by default: the workspace answers 404 but its data is kept (Tenant.deleted), recoverable
+        for 14 days. `forceToPurge=true` purges, but only at an api-version that has the parameter: older ones
+        (the seed's 2019-11-01) do not know it and soft-delete anyway, silently (see FORCE_TO_PURGE_SINCE)."""
         tenant = self.sim.tenant
+        purge = purge_requested(req)
         found = tenant.find_workspace(sub, rg, ws)
         if found is None:
             if not tenant.has_subscription(sub) or not tenant.has_resource_group(sub, rg):
                 return self._arm_missing(sub, rg, "")
-            return ApiResponse(204)  # ARM: deleting what is not there succeeds with No Content
+            retained = tenant.soft_deleted(sub, rg, ws)
+            if retained is None or retained.workspace is None or not purge:
+                return ApiResponse(204)  # ARM: deleting what is not there succeeds with No Content
+            found = retained.workspace  # permanently delete a soft-deleted workspace
         if found.deleting and found.deleting in self.operations:
-            return self._accepted(self.operations[found.deleting])
+            running = self.operations[found.deleting]
+            running.purge = running.purge or purge
+            return self._accepted(running)
         config: LroConfig = self.sim.lro
         if config.initial_status in (200, 204):
-            tenant.remove_workspace(found)
+            self._finish_delete(found, purge)
             return ApiResponse(config.initial_status)
         self._op_counter += 1
         op_id = f"{found.name}-delete-{self._op_counter:04d}"
         op = Operation(
-            op_id, found, config.polls_in_progress, config.outcome, config.retry_after, time.time()
+            op_id,
+            found,
+            config.polls_in_progress,
+            config.outcome,
+            config.retry_after,
+            time.time(),
+            purge=purge,
         )
         self.operations[op_id] = op
         found.deleting = op_id
         return self._accepted(op)
+
+    def _finish_delete(self, ws: WorkspaceData, purge: bool) -> None:
+        tenant = self.sim.tenant
+        live = tenant.workspaces.get(ws.key) is ws
+        retained = tenant.deleted.get(ws.key)
+        soft = retained is not None and retained.workspace is ws
+        if purge and (live or soft):
+            tenant.purge_workspace(ws)
+        elif live:
+            tenant.soft_delete_workspace(ws)
 
     def _op_url(self, op: Operation, kind: str, links: bool = True) -> str:
         base = (
@@ -473,8 +512,8 @@ class Api:
         op.status, op.ended = op.outcome, time.time()
         ws = op.workspace
         ws.deleting = None
-        if op.outcome == "Succeeded" and self.sim.tenant.workspaces.get(ws.key) is ws:
-            self.sim.tenant.remove_workspace(ws)
+        if op.outcome == "Succeeded":
+            self._finish_delete(ws, op.purge)
 
     @staticmethod
     def _op_error(op: Operation) -> JSON:

@@ -42,6 +42,11 @@ from devtools.amlsim.state import FAMILIES, JSON, Tenant
 FAULT_KINDS = ("status", "delay", "reset", "truncate")
 LINK_KINDS = ("nextLink", "asyncOperation", "location", "discovery")
 _SUBSCRIPTION = re.compile(r"/subscriptions/([^/?]+)", re.IGNORECASE)
+_WORKSPACE_ID = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
+    r"/providers/Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/]+)$",
+    re.IGNORECASE,
+)
 _STATUS_CODES = {
     429: "TooManyRequests",
     500: "InternalServerError",
@@ -268,17 +273,41 @@ class Simulator:
                     for s, n, loc in tenant.resource_groups.values()
                 ],
                 "workspaces": workspaces,
+                "deletedWorkspaces": [e.describe() for e in tenant.deleted.values()],
                 "operations": [
                     {
                         "id": op.id,
                         "workspace": op.workspace.arm_id,
                         "status": op.status,
                         "pollsLeft": op.polls_left,
+                        "purge": op.purge,
                     }
                     for op in self.api.operations.values()
                 ],
             }
             return json.loads(json.dumps(state))
+
+    # -- soft delete and purge ------------------------------------------------------------------------------
+    def deleted_workspaces(self) -> dict[str, JSON]:
+        """{resource id: {state, deletedAt, recoverableUntil, purgedAt, purgedBy, objectsRetained, ...}} of every
+        workspace deleted so far: what a DELETE really did (soft delete or purge), beyond the 404 both give."""
+        with self._lock:
+            return {e.arm_id: e.describe() for e in self._tenant.deleted.values()}
+
+    def recover_workspace(self, arm_id: str) -> JSON:
+        """Recover a soft-deleted workspace, as the portal's "Recently deleted" view does (no REST call in the
+        published contract lists or recovers one)."""
+        match = _WORKSPACE_ID.match(arm_id)
+        if match is None:
+            raise ValueError(f"not a workspace resource id: {arm_id!r}")
+        with self._lock:
+            ws = self._tenant.recover_workspace(match["sub"], match["rg"], match["ws"])
+            return {"id": ws.arm_id, "objects": ws.count()}
+
+    def expire_soft_deleted(self, now: float | None = None) -> list[str]:
+        """Let the retention period end: purge every soft-deleted workspace whose `recoverableUntil` is <= now."""
+        with self._lock:
+            return self._tenant.expire_soft_deleted(now)
 
     # -- behaviour switches --------------------------------------------------------------------------------
     def inject_fault(
@@ -546,6 +575,15 @@ class Simulator:
                 if query.get("by") == "workspace":
                     return ApiResponse(200, self.truth_by_workspace(person))
                 return ApiResponse(200, self.truth(person))
+            if action == ("GET", "/_sim/deleted"):
+                return ApiResponse(200, self.deleted_workspaces())
+            if action == ("POST", "/_sim/recover"):
+                return ApiResponse(200, self.recover_workspace(str(payload["id"])))
+            if action == ("POST", "/_sim/expire"):
+                now = payload.get("now")
+                return ApiResponse(
+                    200, {"purged": self.expire_soft_deleted(None if now is None else float(now))}
+                )
             if action == ("GET", "/_sim/faults"):
                 return ApiResponse(200, {"value": self.faults})
             if action == ("POST", "/_sim/faults"):
