@@ -4,8 +4,9 @@ Served by the simulator on the host `graph.microsoft.com` (first path segment, a
 bearer token for the Graph audience (`https://graph.microsoft.com`) whose `roles` claim holds `User.Read.All`
 (or `Directory.Read.All`); an ARM token is refused with 401, a Graph token without the role with 403.
 
-Routes and shapes (Microsoft Graph v1.0 reference: "Get user", "List users", "Get deleted item", "List deleted
-items", "Advanced query capabilities on directory objects", "Microsoft Graph error responses"):
+Routes and shapes (Microsoft Graph v1.0 reference, learn.microsoft.com/graph/...: api/user-get, api/user-list,
+api/directory-deleteditems-get, api/directory-deleteditems-list, aad-advanced-queries, errors,
+resolve-auth-errors; application permission User.Read.All for users and deleted users):
 - `GET /v1.0/users/{id | userPrincipalName}`: the user, `{"@odata.context", id, userPrincipalName, mail, ...}`;
   with `$select` only those properties (and `id`); an unknown key (an e-mail address that is not a UPN, a
   deleted user) answers 404 `Request_ResourceNotFound`.
