@@ -333,3 +333,19 @@ def test_plan_with_graph_denied_still_plans_and_records_why(
     assert [m["kind"] for m in stored.identity["missing"]] == ["objectId", "userPrincipalName"]
     assert [c["status"] for c in graph_calls(sim)] == [403]
     assert workflow.status_view(wired, stored, "https://x")["identity"]["graph"]["outcome"] == "denied"
+
+
+def test_a_person_graph_does_not_know_is_not_found_and_runs_on_the_request(sim: Simulator) -> None:
+    subject, record = run(sim, Subject(user_principal_name="nobody@contoso.com"))
+    assert subject == Subject(user_principal_name="nobody@contoso.com")
+    assert record["graph"]["outcome"] == "not found"
+    calls = graph_calls(sim)
+    assert [(c["path"], c["status"]) for c in calls] == [
+        ("/v1.0/users/nobody@contoso.com", 404),
+        ("/v1.0/users", 200),
+        ("/v1.0/directory/deletedItems/microsoft.graph.user", 200),
+    ]
+    assert calls[2]["query"]["$filter"] == (
+        "mail eq 'nobody@contoso.com' or endsWith(userPrincipalName,'nobody@contoso.com')"
+    )
+    assert [m["kind"] for m in record["missing"]] == ["objectId", "email"]
