@@ -94,6 +94,10 @@ def test_a_guest_with_the_same_display_name_stays_herself(sim: Simulator) -> Non
     assert subject.object_id == guest.object_id
     assert subject.object_id != sim.tenant.people["alice"].object_id
     assert graph_calls(sim)[0]["path"] == "/v1.0/users/alice.smith@fabrikam.com"
+    # And her guest UPN (with its #EXT#) goes into the path percent-encoded, and is found
+    by_upn, record = run(sim, Subject(user_principal_name=guest.upn))
+    assert by_upn.object_id == guest.object_id
+    assert record["graph"]["calls"] == 1
 
 
 @pytest.mark.parametrize("given", ["objectId", "userPrincipalName"])
