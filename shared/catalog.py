@@ -134,7 +134,10 @@ ENDPOINTS: Final[dict[str, Endpoint]] = {
             "E10",
             "artifacts of a run",
             "experiments",
-            ARTIFACT + "/artifacts/origins/ExperimentRun/containers/{runId}",
+            # The container is the run's `dataContainerId` (`dcid.<runId>` as the service assigns it), not the
+            # run id: azureml-core lists a run's files with artifacts.get_file_paths("ExperimentRun",
+            # run._container), where _container is the run's data_container_id (azureml/core/run.py).
+            ARTIFACT + "/artifacts/origins/ExperimentRun/containers/{containerId}",
             **CONT_PLAIN,
         ),
         _e("E11", "notification tasks", "experiments", NOTIFICATION + "/tasks", **CONT),

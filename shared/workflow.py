@@ -660,6 +660,7 @@ def build_manifest(
     files = []
     families: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     pipelines = []
+    withheld: dict[str, int] = defaultdict(int)
     for task in sorted(tasks, key=lambda t: t.task_id):
         family = families[task.kind]
         family["tasks"] += 1
@@ -677,7 +678,13 @@ def build_manifest(
                 }
             )
         if task.kind == "pipelines":
-            for kind, oid, why, *_ in task.checkpoint.get("fetched", []):
+            for kind, oid, why, *rest in task.checkpoint.get("fetched", []):
+                # Another person's pipeline objects (and the runs that led to them) are counted, never named:
+                # an id is listed only for what was exported or what the subject's own run names.
+                named = rest[1] if len(rest) > 1 else "not exported" not in why and rest[:1] != ["other"]
+                if not named:
+                    withheld[kind] += 1
+                    continue
                 pipelines.append(
                     {
                         "workspace": task.workspace.arm_id if task.workspace else None,
@@ -703,6 +710,13 @@ def build_manifest(
         "files": sorted(files, key=lambda f: f["path"]),
         "families": {name: dict(counts) for name, counts in sorted(families.items())},
         "pipelineObjects": pipelines,
+        "pipelineObjectsOfOthers": {
+            "count": sum(withheld.values()),
+            "byKind": dict(sorted(withheld.items())),
+            "why": "Fetched because a pipeline run points to them (the subject's object can sit in someone "
+            "else's pipeline); created by someone else or found only through someone else's runs, so neither "
+            "exported nor named here.",
+        },
         "failedTasks": [
             {
                 "task": t.task_id,

@@ -36,11 +36,20 @@ from urllib.parse import parse_qsl, urlsplit
 from devtools.amlsim.fixture import build_tenant
 from devtools.amlsim.graph import GRAPH_HOST, READ_ROLES, GraphDirectory, graph_error
 from devtools.amlsim.identity import ARM_AUDIENCES, GRAPH_AUDIENCES, IdentityEndpoint, TokenError, TokenIssuer
-from devtools.amlsim.routes import Api, ApiRequest, ApiResponse, LroConfig, error, parse_host
+from devtools.amlsim.routes import (
+    SERVICE_OPERATION_OUTCOMES,
+    Api,
+    ApiRequest,
+    ApiResponse,
+    LroConfig,
+    ServiceLroConfig,
+    error,
+    parse_host,
+)
 from devtools.amlsim.state import FAMILIES, JSON, Tenant
 
 FAULT_KINDS = ("status", "delay", "reset", "truncate")
-LINK_KINDS = ("nextLink", "asyncOperation", "location", "discovery")
+LINK_KINDS = ("nextLink", "asyncOperation", "location", "discovery", "operationLocation")
 _SUBSCRIPTION = re.compile(r"/subscriptions/([^/?]+)", re.IGNORECASE)
 _WORKSPACE_ID = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
@@ -117,6 +126,7 @@ class Simulator:
         self.page_size = page_size
         self.latency_ms = latency_ms
         self.lro = LroConfig()
+        self.service_lro = ServiceLroConfig()
         self._tenant = tenant
         self._lock = threading.RLock()
         self._log: list[JSON] = []
@@ -219,6 +229,7 @@ class Simulator:
         with self._lock:
             self._tenant = tenant
             self.api.operations.clear()
+            self.api.service_operations.clear()
             self.graph = GraphDirectory(tenant)
 
     def truth(self, person_key: str) -> dict[str, list[str]]:
@@ -283,6 +294,16 @@ class Simulator:
                         "purge": op.purge,
                     }
                     for op in self.api.operations.values()
+                ],
+                "serviceOperations": [
+                    {
+                        "id": op.id,
+                        "workspace": op.workspace.arm_id,
+                        "service": op.service_id,
+                        "state": op.state,
+                        "polls": op.polls,
+                    }
+                    for op in self.api.service_operations.values()
                 ],
             }
             return json.loads(json.dumps(state))
@@ -389,13 +410,37 @@ class Simulator:
         with self._lock:
             self.lro = LroConfig(int(polls_in_progress), outcome, int(retry_after), int(initial_status))
 
+    def set_service_lro(
+        self,
+        initial_status: int = 202,
+        polls_in_progress: int = 2,
+        outcome: str = "Succeeded",
+        retry_after: int | None = 1,
+    ) -> None:
+        """How a service DELETE answers: 200 at once, or 202 with an operation that answers NotStarted/Running
+        `polls_in_progress` times before `outcome` (see routes.ServiceLroConfig)."""
+        if outcome not in SERVICE_OPERATION_OUTCOMES:
+            raise ValueError(f"outcome must be one of {SERVICE_OPERATION_OUTCOMES}")
+        if initial_status not in (200, 202):
+            raise ValueError("initial_status must be 200 or 202")
+        if polls_in_progress < 0 or (retry_after is not None and retry_after < 0):
+            raise ValueError("polls_in_progress and retry_after must be >= 0")
+        with self._lock:
+            self.service_lro = ServiceLroConfig(
+                int(initial_status),
+                int(polls_in_progress),
+                outcome,
+                None if retry_after is None else int(retry_after),
+            )
+
     def set_hostile_links(
         self,
         enabled: bool = True,
         base: str = "https://attacker.invalid",
         kinds: tuple[str, ...] | list[str] = LINK_KINDS,
     ) -> None:
-        """Hand out absolute URLs (nextLink, asyncOperation, location, discovery) on a foreign host, to test
+        """Hand out absolute URLs (nextLink, asyncOperation, location, discovery, a service delete's
+        Operation-Location) on a foreign host, to test
         that a client never follows them with its token."""
         unknown = set(kinds) - set(LINK_KINDS)
         if unknown:
@@ -597,6 +642,9 @@ class Simulator:
             if action == ("POST", "/_sim/lro"):
                 self.set_lro(**payload)
                 return ApiResponse(200, vars(self.lro))
+            if action == ("POST", "/_sim/servicelro"):
+                self.set_service_lro(**payload)
+                return ApiResponse(200, vars(self.service_lro))
             if action == ("POST", "/_sim/hostile"):
                 self.set_hostile_links(**payload)
                 return ApiResponse(200, {"kinds": sorted(self._hostile), "base": self._hostile_base})

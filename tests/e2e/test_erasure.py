@@ -30,8 +30,10 @@ def fresh(sim):
     """The demo tenant as seeded (erasure tests change it), default LRO behaviour."""
     sim.reset(demo_tenant())
     sim.set_lro(polls_in_progress=2, outcome="Succeeded", retry_after=1, initial_status=202)
+    sim.set_service_lro(initial_status=202, polls_in_progress=2, outcome="Succeeded", retry_after=1)
     sim.clear_log()
-    return sim
+    yield sim
+    sim.set_service_lro()
 
 
 def person_headers(principal_id: str, name: str) -> dict[str, str]:
@@ -135,7 +137,8 @@ def test_dry_run_lists_what_the_erasure_then_deletes_and_nothing_else_changes(st
     # And every deleted object answered 404 when read back, and the DELETEs named only planned ids
     for item in record["items"]:
         if item["outcome"] == "deleted":
-            assert item["delete"]["status"] == 200
+            # a service DELETE answers 202 and its operation is polled to Succeeded (Services_Delete)
+            assert item["delete"]["status"] == (202 if item["family"] == "services" else 200)
             assert item["verification"]["status"] == 404
     deleted_paths = {last_segment(e) for e in deletes(sim)}
     assert deleted_paths == {i["id"] for i in record["items"]}
@@ -203,11 +206,77 @@ def test_every_message_delivered_twice_deletes_nothing_more_and_yields_the_same_
     assert [(i["family"], i["id"]) for i in record["items"]] == [(i["family"], i["id"]) for i in planned]
     ids = [last_segment(e) for e in deletes(sim)]
     assert len(ids) == len(set(ids)) == len(planned)  # one DELETE per object, however often messages came
+    # services answered 202: their operations were polled by (duplicated) delayed messages, never re-deleted
+    services = [i for i in record["items"] if i["family"] == "services"]
+    assert services
+    assert {(i["delete"]["status"], i["operation"]["status"], i["outcome"]) for i in services} == {
+        (202, "Succeeded", "deleted")
+    }
+    assert all(i["operation"]["polls"] >= 3 for i in services)
     assert (
         status(stack, f"{stack.api_url}/v1/requests/{done['id']}")["status"]
         == done["status"]
         == "completed_with_errors"
     )
+
+
+def test_a_service_delete_answering_202_is_polled_to_success_then_verified(stack, fresh):
+    sim = fresh
+    sim.set_service_lro(initial_status=202, polls_in_progress=2, outcome="Succeeded", retry_after=1)
+    services = {s for ids in sim.truth_by_workspace(PERSON).values() for s in ids["services"]}
+    assert len(services) == 6
+    done = approve_and_wait(stack, submit(stack, erasure(sim)).json())
+    record = record_of(stack, done)
+    items = {i["id"]: i for i in record["items"] if i["family"] == "services"}
+    assert set(items) == services
+    states = {o["service"]: o for o in sim.snapshot()["serviceOperations"]}
+    for service_id, item in items.items():
+        # Then the DELETE answered 202, its operation was polled NotStarted, Running, Succeeded, and only then
+        # the service was read back (404)
+        assert item["delete"]["status"] == 202
+        op = item["operation"]
+        assert (op["status"], op["polls"]) == ("Succeeded", 3)
+        assert op["id"] == states[service_id]["id"]
+        assert op["url"].endswith(f"/operations/{op['id']}")
+        assert f"/api{item['workspace']}/operations/" in op["url"]
+        assert op["at"] >= item["delete"]["at"]
+        assert item["verification"]["status"] == 404
+        assert item["outcome"] == "deleted"
+        assert states[service_id]["state"] == "Succeeded"
+    # One DELETE per service; each of its operation's polls came after it
+    sent = [last_segment(e) for e in deletes(sim) if "/services/" in e["path"]]
+    assert sorted(sent) == sorted(services)
+    assert not set(sim.truth(PERSON)["services"])
+    for entry in sim.log:
+        if "/operations/" in entry["path"]:
+            assert entry["method"] == "GET"
+            assert "api-version" not in entry.get("query", "")
+
+
+def test_a_service_delete_still_running_after_the_bound_is_pending_not_still_visible(stack, fresh):
+    sim = fresh
+    # Given a service whose deletion never finishes (only mlw-prod-01's one service of alice is in scope)
+    sim.set_service_lro(initial_status=202, polls_in_progress=10_000, outcome="Succeeded", retry_after=0)
+    ws_id = workspace_id(sim, "mlw-prod-01")
+    (service,) = sim.truth_by_workspace(PERSON)[ws_id]["services"]
+    done = approve_and_wait(stack, submit(stack, erasure(sim, scope={"workspaces": [ws_id]})).json())
+    record = record_of(stack, done)
+    (item,) = [i for i in record["items"] if i["family"] == "services"]
+    # Then the item is pending with its operation (still Running after the bound) and was not read back
+    assert item["id"] == service
+    assert item["outcome"] == "pending"
+    assert item["verification"] is None
+    assert item["operation"]["status"] == "Running"
+    assert item["operation"]["polls"] == 40
+    assert item["operation"]["url"].endswith("/operations/" + item["operation"]["id"])
+    # and the request does not claim completion
+    assert done["status"] == "completed_with_errors"
+    assert f"{service}: pending" in {e["reason"] for e in done["errors"]}
+    # The service is still there, the DELETE went once, and the operation was polled exactly the bound
+    assert service in sim.truth(PERSON)["services"]
+    assert [last_segment(e) for e in deletes(sim) if "/services/" in e["path"]] == [service]
+    (op,) = [o for o in sim.snapshot()["serviceOperations"] if o["service"] == service]
+    assert op["polls"] == 40
 
 
 def test_request_lifecycle_reject_and_cancel(stack, fresh):
