@@ -34,6 +34,8 @@ def fresh(sim):
     sim.clear_log()
     yield sim
     sim.set_service_lro()
+    sim.set_lro()
+    sim.reset(demo_tenant())  # later test modules see the tenant as seeded
 
 
 def person_headers(principal_id: str, name: str) -> dict[str, str]:

@@ -25,12 +25,14 @@ def test_storage_clients_use_managed_identity_tokens(runtime, identity_endpoint)
     # Given a fresh identity endpoint log, when the product creates its tables, queues and container
     identity_endpoint.requests.clear()
     runtime.storage.ensure()
+    plan_queue = runtime.storage.queue_service.get_queue_client(names.PLAN_QUEUE)
+    plan_queue.clear_messages()  # what earlier tests on this Azurite left there
     runtime.storage.send(names.PLAN_QUEUE, {"requestId": "r-1"}, delay_seconds=0)
     blob = runtime.storage.container.get_blob_client("probe/keyless.txt")
     blob.upload_blob(b"keyless", overwrite=True)
     # Then everything worked, and the token came from the identity endpoint for the Storage audience
     assert blob.download_blob().readall() == b"keyless"
-    message = runtime.storage.queue_service.get_queue_client(names.PLAN_QUEUE).receive_message()
+    message = plan_queue.receive_message()
     assert json.loads(base64.b64decode(message.content)) == {
         "requestId": "r-1"
     }  # base64, as the host reads it
