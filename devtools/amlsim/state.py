@@ -378,7 +378,7 @@ class Tenant:
         if principal is None:
             return found
         for workspace in list(self.workspaces.values()):
-            for family, ids in _reachable_in(workspace, principal).items():
+            for family, ids in reachable_in(workspace, principal).items():
                 found[family].extend(ids)
         return {family: sorted(ids) for family, ids in found.items()}
 
@@ -438,8 +438,8 @@ def _names(family: str, body: JSON, principal: Principal) -> bool | None:
     return None
 
 
-def _reachable_in(ws: WorkspaceData, principal: Principal) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
+def reachable_in(ws: WorkspaceData, principal: Principal) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {"workspaces": [], "datastores": []}  # their contract names nobody
 
     def direct(family: str) -> list[Record]:
         return [r for r in ws.records(family) if _names(family, r.body(), principal)]
