@@ -287,10 +287,9 @@ NOT_ERASABLE: Final = (
     },
     {"what": "Run metrics", "why": "No delete endpoint.", "manual_step": _WHOLE_WORKSPACE_ONLY},
     {
-        "what": "Images and assets",
-        "why": "Their contract names no creator: the product ties them to a person only by rule (modelIds, "
-        "runid) and never deletes by rule, because an image or asset made by someone else can package the "
-        "subject's model or come from the subject's run.",
+        "what": "Images that also package another person's model; assets not made by the subject's runs",
+        "why": "Images and assets name no creator: an erasure deletes an image only when every model it packages "
+        "is the subject's, and an asset only when its runid is the subject's run.",
         "manual_step": "Review the images and assets the export lists for the subject and delete them by hand "
         "(D3/D4), or delete the whole workspace.",
     },

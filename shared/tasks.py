@@ -618,9 +618,12 @@ def run_erase(ctx: TaskContext) -> None:
         items: list[dict[str, str]] = checkpoint.setdefault("items", {}).setdefault(family.name, [])
 
         def collect(
-            item: dict[str, Any], found: list[dict[str, str]] = items, id_field: str = family.id_field
+            item: dict[str, Any],
+            found: list[dict[str, str]] = items,
+            id_field: str = family.id_field,
+            family_name: str = family.name,
         ) -> str | None:
-            reason = ctx.matcher.reason(item)
+            reason = erase_reason(ctx, family_name, item)
             key = item.get(id_field)
             if reason and isinstance(key, str) and key and all(i["id"] != key for i in found):
                 found.append({"id": key, "name": str(item.get("name") or ""), "matchedBy": reason})
@@ -635,6 +638,25 @@ def run_erase(ctx: TaskContext) -> None:
             checkpoint[done_key] = index + 1
             ctx.save()
             ctx.check_time()
+
+
+def erase_reason(ctx: TaskContext, family_name: str, item: dict[str, Any]) -> str | None:
+    """Why an object is deleted in the subject's erasure, or None. Models and services: their createdBy names
+    the subject's object id (shared/matching.py). Images and assets name no creator, so they are deleted by a
+    stricter rule than the export's: an image only when EVERY model it packages is the subject's (an image that
+    also packages someone else's model is left, and blocks nothing of hers it does not hold); an asset when its
+    runid is the subject's run."""
+    if family_name == "images":
+        if ctx.matcher.names_other(item):
+            return None
+        model_ids = [m for m in item.get("modelIds") or [] if isinstance(m, str)]
+        if model_ids and set(model_ids) <= subject_model_ids(ctx):
+            return f"image packaging only the subject's models {', '.join(model_ids)} (modelIds; no creator field)"
+        return None
+    if family_name == "assets":
+        rule = rule_for(ctx, "assets")
+        return rule(item) if rule is not None else ctx.matcher.reason(item)
+    return ctx.matcher.reason(item)
 
 
 def erase_one(ctx: TaskContext, family_name: str, item: dict[str, str]) -> dict[str, Any]:

@@ -382,6 +382,25 @@ class Tenant:
                 found[family].extend(ids)
         return {family: sorted(ids) for family, ids in found.items()}
 
+    def erasable(self, person: str) -> set[tuple[str, str, str]]:
+        """(workspace id, family, id) of what a faithful erasure deletes for `person` (shared/tasks.erase_reason):
+        models and services that name the person; images whose every packaged model is such a model; assets
+        made by one of the person's reachable runs."""
+        principal = self.principals.get(person)
+        keys: set[tuple[str, str, str]] = set()
+        if principal is None:
+            return keys
+        for ws in list(self.workspaces.values()):
+            mine = reachable_in(ws, principal)
+            models = set(mine["models"])
+            for family in ("models", "services", "assets"):
+                keys.update((ws.arm_id, family, i) for i in mine[family])
+            for image in ws.records("images"):
+                used = set(image.body().get("modelIds") or [])
+                if used and used <= models:
+                    keys.add((ws.arm_id, "images", image.id))
+        return keys
+
     def findable(self, person: str) -> dict[str, list[str]]:
         """What the contract lets a faithful product find of what `person` made: truth() AND reachable()."""
         truth, reachable = self.truth(person), self.reachable(person)
