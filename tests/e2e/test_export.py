@@ -63,6 +63,18 @@ def test_export_equals_ground_truth_and_tokens_stay_on_azure_hosts(stack, sim):
     not_matchable = {TRUTH_FAMILY[n["family"]] for n in report.manifest["notMatchable"]}
     assert gap - {"models"} <= not_matchable  # models: the display-name-only rule, listed under runs
     assert any("display name only" in n["what"] for n in report.manifest["notMatchable"])
+    # And each record of a family with no creator field says which rule tied it to her
+    rules = {
+        "experiments": "the subject's runs are in it",
+        "images": "packaging the subject's model",
+        "assets": "asset of the subject's run",
+        "notifications": "notification task of the subject's run",
+    }
+    for family, phrase in rules.items():
+        lines = [json.loads(line) for line in _file_lines(stack, report.manifest, family)]
+        assert lines, family
+        assert all(phrase in line["matchedBy"] for line in lines), family
+    assert "datastores" not in {f["family"] for f in report.manifest["files"]}  # nothing ties one to her
     assert report.hash_mismatches == []
     assert report.duplicates == []
     assert sum(report.records.values()) >= 40
