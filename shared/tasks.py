@@ -646,6 +646,8 @@ def erase_reason(ctx: TaskContext, family_name: str, item: dict[str, Any]) -> st
     stricter rule than the export's: an image only when EVERY model it packages is the subject's (an image that
     also packages someone else's model is left, and blocks nothing of hers it does not hold); an asset when its
     runid is the subject's run."""
+    if ctx.matcher.subject is None:
+        return ctx.matcher.reason(item)
     if family_name == "images":
         if ctx.matcher.names_other(item):
             return None
