@@ -69,7 +69,8 @@ soak: install
 	$(PY) -m devtools.soak
 
 # Performance (about 20 minutes on 2 cores): writes docs/benchmarks.md and docs/benchmarks.png. Its tools
-# (matplotlib, psutil, py-spy) come from requirements-bench.txt, never from the deployed requirements.txt.
+# (psutil, py-spy, pyinstrument) come from requirements-bench.txt, matplotlib from requirements-dev.txt (its
+# chart test runs in `make test`); none is in the deployed requirements.txt.
 BENCH_STAMP := $(VENV)/.bench-installed
 
 $(BENCH_STAMP): $(STAMP) requirements-bench.txt

@@ -144,6 +144,11 @@ def purge_packages(timer: func.TimerRequest) -> None:
     workflow.purge_expired_packages(get_runtime())
 
 
+@app.timer_trigger(arg_name="timer", schedule="0 45 */6 * * *")
+def recheck_workspaces(timer: func.TimerRequest) -> None:
+    workflow.recheck_workspace_erasures(get_runtime())
+
+
 @app.timer_trigger(arg_name="timer", schedule="0 */5 * * * *")
 def sweep(timer: func.TimerRequest) -> None:
     workflow.sweep(get_runtime())

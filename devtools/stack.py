@@ -199,12 +199,15 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def wait_for(predicate: Any, timeout: float, interval: float = 0.2) -> Any:
+def wait_for(predicate: Any, timeout: float = 60.0, interval: float = 0.2, what: str = "condition") -> Any:
+    """Poll `predicate` until it returns something truthy and return that; fail after `timeout` seconds.
+
+    The one polling helper of the demo, the benchmarks and the tests."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise TimeoutError("condition not reached in time")
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what} (last value: {value!r})")
         time.sleep(interval)

@@ -45,6 +45,12 @@ param autoApproveErasure bool = false
 @minValue(1)
 param deleteVerifyAttempts int = 4
 
+@description('DSR_WORKSPACE_PURGE: true = a whole-workspace erasure (D1) is a permanent delete (forceToPurge=true); false = the default soft delete, recorded as recoverable until a date (14 days).')
+param workspacePurge bool = true
+
+@description('DSR_ARM_WORKSPACE_DELETE_API_VERSION: api-version of the workspace DELETE (D1); forceToPurge needs 2024-04-01 or later.')
+param armWorkspaceDeleteApiVersion string = '2025-12-01'
+
 // ---- Data protection ----
 
 @description('Days an export package is kept in container dsr-exports before the lifecycle rule deletes it.')
@@ -335,6 +341,8 @@ module functionApp 'app/function.bicep' = {
     autoApproveErasure: autoApproveErasure
     allowWorkspaceDeletion: allowWorkspaceDeletion
     deleteVerifyAttempts: deleteVerifyAttempts
+    workspacePurge: workspacePurge
+    armWorkspaceDeleteApiVersion: armWorkspaceDeleteApiVersion
     offboardingQueueName: offboardingQueueName
     offboardingScope: offboardingScope
     offboardingAutoApprove: offboardingAutoApprove

@@ -371,7 +371,22 @@ def _error_of(response: requests.Response) -> tuple[str, str]:
         body = response.json()
     except ValueError:
         return f"HTTP{response.status_code}", (response.text or "")[:200]
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict):
-        return str(error.get("code", f"HTTP{response.status_code}")), str(error.get("message", ""))[:500]
-    return f"HTTP{response.status_code}", json.dumps(body)[:200]
+    return error_fields(body, response.status_code)
+
+
+def error_fields(body: Any, status: int) -> tuple[str, str]:
+    """(code, message) of an error body in either published shape:
+    - ARM and most data-plane services: `{"error": {"code", "message", "details"?}}`;
+    - model management (azure-rest-api-specs, specification/machinelearningservices/data-plane/
+      Microsoft.MachineLearningServices/preview/2019-09-30/modelManagement.json, `ModelErrorResponse`, the
+      `default` response of every operation there and the `error` of `AsyncOperationStatus`): a top-level
+      `{"code", "statusCode", "message", "details": [{code, message, target}]}`.
+    Anything else keeps its status as the code and a prefix of the body as the message."""
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            return str(error.get("code") or f"HTTP{status}"), str(error.get("message") or "")[:500]
+        code = body.get("code")
+        if isinstance(code, str) and code and ("message" in body or "statusCode" in body):
+            return code, str(body.get("message") or "")[:500]
+    return f"HTTP{status}", json.dumps(body)[:200]

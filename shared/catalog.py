@@ -20,6 +20,21 @@ Service = Literal["arm", "experiments", "modelmanagement", "pipelines"]
 Paging = Literal["arm", "continuation", "skiptoken", "none"]
 
 ARM_API_VERSION: Final = "2019-11-01"
+# Workspace delete (D1) is a soft delete by default: the workspace answers 404 but its data is kept for a retention
+# period (14 days by default, the maximum; 1-14 settable) and can be recovered; `forceToPurge=true` deletes it
+# permanently [learn.microsoft.com/azure/machine-learning/concept-soft-delete]. The parameter exists from
+# stable api-version 2024-04-01 (azure-rest-api-specs, .../Microsoft.MachineLearningServices/stable/2024-04-01/
+# workspaceRP.json, WorkspaceForceToPurgeParameter; absent from stable/2023-10-01/machineLearningServices.json).
+# An older api-version (the seed's 2019-11-01) ignores it: that DELETE soft-deletes.
+FORCE_TO_PURGE_SINCE: Final = "2024-04-01"
+SOFT_DELETE_RETENTION_DAYS: Final = 14
+
+
+def supports_force_to_purge(api_version: str) -> bool:
+    """Whether Workspaces_Delete at this api-version takes forceToPurge (previews are not trusted with it)."""
+    return len(api_version) >= 10 and api_version[:10] >= FORCE_TO_PURGE_SINCE
+
+
 MODEL_API_VERSION: Final = "2019-11-01"
 
 RG: Final = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}"
@@ -119,7 +134,10 @@ ENDPOINTS: Final[dict[str, Endpoint]] = {
             "E10",
             "artifacts of a run",
             "experiments",
-            ARTIFACT + "/artifacts/origins/ExperimentRun/containers/{runId}",
+            # The container is the run's `dataContainerId` (`dcid.<runId>` as the service assigns it), not the
+            # run id: azureml-core lists a run's files with artifacts.get_file_paths("ExperimentRun",
+            # run._container), where _container is the run's data_container_id (azureml/core/run.py).
+            ARTIFACT + "/artifacts/origins/ExperimentRun/containers/{containerId}",
             **CONT_PLAIN,
         ),
         _e("E11", "notification tasks", "experiments", NOTIFICATION + "/tasks", **CONT),

@@ -64,6 +64,7 @@ MATCHED_BY: Final[dict[str, str]] = {
 }
 OUTCOMES: Final[dict[str, str]] = {
     "deleted": "Deleted, and confirmed gone",
+    "purged": "Workspace permanently deleted (purged), and confirmed gone",
     "already gone": "Already gone when we asked",
     "would delete": "Would be deleted (dry run: nothing was deleted)",
     "blocked": "Kept: another person's object still uses it",

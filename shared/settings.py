@@ -46,6 +46,11 @@ HTTP_TIMEOUT_SECONDS: Final = "DSR_HTTP_TIMEOUT_SECONDS"
 STATUS_RETRY_AFTER_SECONDS: Final = "DSR_STATUS_RETRY_AFTER_SECONDS"
 AUTO_APPROVE_ERASURE: Final = "DSR_AUTO_APPROVE_ERASURE"
 ALLOW_WORKSPACE_DELETION: Final = "DSR_ALLOW_WORKSPACE_DELETION"
+# A workspace DELETE (D1) is a soft delete unless it carries forceToPurge=true at an api-version that has the
+# parameter (2024-04-01 and later; see catalog.FORCE_TO_PURGE_SINCE). GDPR erasure means permanent deletion, so
+# the product purges by default; false chooses the soft delete (recorded as recoverable until <date>).
+WORKSPACE_PURGE: Final = "DSR_WORKSPACE_PURGE"
+ARM_WORKSPACE_DELETE_API_VERSION: Final = "DSR_ARM_WORKSPACE_DELETE_API_VERSION"
 TRUST_EASYAUTH_HEADERS: Final = "DSR_TRUST_EASYAUTH_HEADERS"
 DELETE_VERIFY_ATTEMPTS: Final = "DSR_DELETE_VERIFY_ATTEMPTS"
 # Client-side throttling per (subscription, host): ARM's token bucket by default.
@@ -87,6 +92,10 @@ DEFAULT_EXPERIMENTS_BASE_URL: Final = "https://{location}.experiments.azureml.ne
 DEFAULT_MODELMANAGEMENT_BASE_URL: Final = "https://{location}.modelmanagement.azureml.net"
 DEFAULT_PIPELINES_BASE_URL: Final = "https://{location}.aether.ms"
 DEFAULT_ARM_AUDIENCE: Final = "https://management.azure.com/.default"
+# The newest stable Microsoft.MachineLearningServices api-version read (azure-rest-api-specs,
+# specification/machinelearningservices/resource-manager/Microsoft.MachineLearningServices/stable/2025-12-01/
+# workspaceRP.json: Workspaces_Delete takes WorkspaceForceToPurgeParameter).
+DEFAULT_ARM_WORKSPACE_DELETE_API_VERSION: Final = "2025-12-01"
 DEFAULT_ALLOWED_HOSTS: Final = ",".join(
     (
         "management.azure.com",
@@ -176,6 +185,8 @@ class Settings:
     status_retry_after_seconds: int = 10
     auto_approve_erasure: bool = False
     allow_workspace_deletion: bool = False
+    workspace_purge: bool = True
+    arm_workspace_delete_api_version: str = DEFAULT_ARM_WORKSPACE_DELETE_API_VERSION
     trust_easyauth_headers: bool = False
     delete_verify_attempts: int = 4
     rate_reads_per_second: float = 25.0
@@ -241,6 +252,10 @@ class Settings:
             status_retry_after_seconds=int(optional(STATUS_RETRY_AFTER_SECONDS, "10")),
             auto_approve_erasure=_bool(optional(AUTO_APPROVE_ERASURE, "false")),
             allow_workspace_deletion=_bool(optional(ALLOW_WORKSPACE_DELETION, "false")),
+            workspace_purge=_bool(optional(WORKSPACE_PURGE, "true")),
+            arm_workspace_delete_api_version=optional(
+                ARM_WORKSPACE_DELETE_API_VERSION, DEFAULT_ARM_WORKSPACE_DELETE_API_VERSION
+            ),
             trust_easyauth_headers=_bool(optional(TRUST_EASYAUTH_HEADERS, "false")),
             delete_verify_attempts=max(1, int(optional(DELETE_VERIFY_ATTEMPTS, "4"))),
             rate_reads_per_second=float(optional(RATE_READS_PER_SECOND, "25")),

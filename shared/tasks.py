@@ -26,11 +26,31 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from shared import audit, package_zip, telemetry
 from shared import settings as names
-from shared.amlclient import AmlError, CallStats, ThrottledError, parse_retry_after, with_query
-from shared.catalog import DISCOVERY_KEYS, ENDPOINTS, FAMILIES, PIPELINE_KINDS, WORKSPACE_FAMILIES, Endpoint
+from shared.amlclient import (
+    AmlError,
+    CallStats,
+    ThrottledError,
+    error_fields,
+    parse_retry_after,
+    safe_url,
+    with_query,
+)
+from shared.catalog import (
+    DISCOVERY_KEYS,
+    ENDPOINTS,
+    FAMILIES,
+    FORCE_TO_PURGE_SINCE,
+    MODELS,
+    PIPELINE_KINDS,
+    SOFT_DELETE_RETENTION_DAYS,
+    WORKSPACE_FAMILIES,
+    Endpoint,
+    supports_force_to_purge,
+)
 from shared.matching import Matcher
 from shared.model import TERMINAL_REQUEST, DsrRequest, Task, WorkspaceRef, iso, utcnow
 from shared.outbound import DisallowedUrlError, validate_region
@@ -430,6 +450,8 @@ def subject_model_ids(ctx: TaskContext) -> frozenset[str]:
 
 
 PIPELINE_PROPERTY_KINDS = {"azureml.graphId": "graph", "azureml.pipelineTemplateId": "template"}
+OTHERS_RUN = "a pipeline run of another person"
+OTHERS_GRAPH = "a graph of another person"
 
 
 def run_runs(ctx: TaskContext) -> None:
@@ -443,28 +465,34 @@ def run_runs(ctx: TaskContext) -> None:
     own: dict[str, dict[str, str]] = ctx.task.found.setdefault("pipelines", {})
     seen: dict[str, dict[str, str]] = ctx.task.found.setdefault("pipelinesSeen", {})
 
-    def note_refs(run: dict[str, Any], into: dict[str, dict[str, str]]) -> None:
+    def note_refs(run: dict[str, Any], into: dict[str, dict[str, str]], own_run: bool = True) -> None:
         properties = run.get("properties") or {}
         if properties.get("azureml.runsource") != "azureml.PipelineRun":
             return
-        run_id = str(run.get("runId", ""))
+        # Someone else's run is never named (its id would disclose that person's work): the reason says only
+        # where the id was found.
+        run_id = str(run.get("runId", "")) if own_run else None
+        where = f"pipeline run {run_id}" if run_id else OTHERS_RUN
         if run.get("experimentId"):
-            into.setdefault("experiment", {}).setdefault(
-                str(run["experimentId"]), f"experimentId of pipeline run {run_id}"
-            )
+            into.setdefault("experiment", {}).setdefault(str(run["experimentId"]), f"experimentId of {where}")
         for prop, kind in PIPELINE_PROPERTY_KINDS.items():
             if properties.get(prop):
-                into.setdefault(kind, {}).setdefault(str(properties[prop]), f"{prop} of run {run_id}")
+                into.setdefault(kind, {}).setdefault(str(properties[prop]), f"{prop} of {where}")
+
+    containers: dict[str, str] = checkpoint.setdefault("containers", {})
 
     def on_run(run: dict[str, Any]) -> None:
         run_id = str(run.get("runId", ""))
         if run_id and run_id not in run_ids:
             run_ids.append(run_id)
+        container = run.get("dataContainerId")
+        if run_id and isinstance(container, str) and container:
+            containers[run_id] = container
         note_refs(run, own)
 
     def on_page(items: list[dict[str, Any]]) -> None:
         for item in items:
-            note_refs(item, seen)
+            note_refs(item, seen, own_run=False)
 
     names_ = {"experimentName": experiment}
     page_family(
@@ -512,14 +540,15 @@ def run_runs(ctx: TaskContext) -> None:
     start = checkpoint.get("artifactRun", 0)
     for index in range(start, len(run_ids)):
         run_id = run_ids[index]
+        container, why = artifact_container(run_id, containers.get(run_id))
         page_family(
             ctx,
             "artifacts",
             "artifacts",
             f"{folder}/artifacts.jsonl",
             cursor_key=f"artifacts:{run_id}",
-            list_values={"runId": run_id},
-            keep=_artifact_of(run_id),
+            list_values={"containerId": container},
+            keep=_artifact_of(why),
         )
         checkpoint["artifactRun"] = index + 1
         checkpoint.pop(f"artifacts:{run_id}", None)
@@ -527,9 +556,25 @@ def run_runs(ctx: TaskContext) -> None:
         ctx.save_soon()
 
 
-def _artifact_of(run_id: str) -> Callable[[dict[str, Any]], str | None]:
+def artifact_container(run_id: str, data_container_id: str | None) -> tuple[str, str]:
+    """The artifact container of a run (E10) and the reason its artifacts are kept.
+
+    A run's artifacts live in the container named by its `dataContainerId` (public run payloads show
+    `"dataContainerId": "dcid.<runId>"`; blob names read `ExperimentRun/dcid.<runId>/...`); listing the bare run
+    id finds nothing. azureml-core lists them through the run's data_container_id only (azureml/core/run.py,
+    Run.get_file_names). A run without the field falls back to `dcid.<runId>`, and the reason says so."""
+    if data_container_id:
+        return data_container_id, f"artifact of run {run_id}"
+    container = f"dcid.{run_id}"
+    return container, (
+        f"artifact of run {run_id} (the run names no dataContainerId: listed in {container}, the container "
+        "the service assigns by default)"
+    )
+
+
+def _artifact_of(why: str) -> Callable[[dict[str, Any]], str | None]:
     def reason(_artifact: dict[str, Any]) -> str | None:
-        return f"artifact of run {run_id}"
+        return why
 
     return reason
 
@@ -549,7 +594,7 @@ def run_pipelines(ctx: TaskContext) -> None:
             if oid not in refs.get(kind, {})
         ),
     )
-    done: list[list[str]] = checkpoint.setdefault("fetched", [])
+    done: list[list[Any]] = checkpoint.setdefault("fetched", [])  # [kind, id, why, origin, named]
     seen_keys = {(e[0], e[1]) for e in done} | {(e[0], e[1]) for e in pending}
     path = f"{task_folder(ctx.task)}/pipelines.jsonl"
     while pending:
@@ -564,6 +609,7 @@ def run_pipelines(ctx: TaskContext) -> None:
                 raise
             record, status = None, "not found"
         kept = False
+        named = False  # named in the manifest only when exported, or when the subject's own run names it
         if record is not None:
             # Kept when the object is the subject's own; an object that names no creator at all is kept
             # because the subject's run points to it. Someone else's object is not exported (it would
@@ -576,10 +622,12 @@ def run_pipelines(ctx: TaskContext) -> None:
                 ctx.writer.stage(
                     ctx.task, "pipelines", path, [ctx.keep(endpoint, listed, f"{reason}; {why}")]
                 )
-                kept = True
+                kept = named = True
             else:
                 status = "fetched; created by someone else, not exported"
             if kind == "graph":
+                # A graph that is not the subject's is not named in the reasons of what it leads to.
+                where = f"graph {object_id}" if kept else OTHERS_GRAPH
                 for key, child_kind, field_name in (
                     ("moduleNodes", "module", "moduleId"),
                     ("datasetNodes", "datasource", "dataSourceId"),
@@ -588,8 +636,10 @@ def run_pipelines(ctx: TaskContext) -> None:
                         child = str(node.get(field_name) or "")
                         if child and (child_kind, child) not in seen_keys:
                             seen_keys.add((child_kind, child))
-                            pending.append([child_kind, child, f"{field_name} in graph {object_id}", origin])
-        done.append([kind, object_id, f"{why}; {status}", origin])
+                            pending.append([child_kind, child, f"{field_name} in {where}", origin])
+        elif origin == "own" and not why.endswith(OTHERS_GRAPH):
+            named = True  # not found: its id is the one the subject's own run names
+        done.append([kind, object_id, f"{why}; {status}", origin, named])
         pending.pop(0)
         ctx.count("seen")
         ctx.count("kept", 1 if kept else 0)
@@ -661,12 +711,42 @@ def erase_reason(ctx: TaskContext, family_name: str, item: dict[str, Any]) -> st
     return ctx.matcher.reason(item)
 
 
+# A service DELETE may answer 202: the deletion runs as a model-management operation.
+# - azure-rest-api-specs, specification/machinelearningservices/data-plane/Microsoft.MachineLearningServices/
+#   preview/2019-09-30/modelManagement.json: `Services_Delete` answers 200, 202 or 204; `Operations_Get`
+#   (GET .../workspaces/{workspace}/operations/{id}, no api-version) answers an `AsyncOperationStatus`
+#   {id, operationType, state, createdTime, endTime, error (ModelErrorResponse), resourceLocation} whose `state`
+#   is NotStarted | Running | Cancelled | Succeeded | Failed | TimedOut. The spec documents the
+#   `Operation-Location` header on the service's other 202 answers; it names none on the delete's 202.
+# - azureml-core 1.61 (azureml/core/webservice/webservice.py, Webservice.delete and
+#   _wait_for_operation_to_complete): a delete's 202 must carry `Operation-Location`; the client takes its last
+#   path segment as the operation id, polls `<model management URL of the workspace>/operations/{id}` every 5 s
+#   until Succeeded, Failed, Cancelled or TimedOut, and reads `state` and `error` from the body.
+# The product does the same without a sleeping worker: each poll is one queue message (WaitError, delayed by
+# Retry-After when the service sends one, else 5 s); the operation URL is checkpointed, so a re-delivered
+# message resumes polling and never sends a second DELETE. The service stays readable while its operation runs,
+# so nothing is verified before the operation has ended: until then the item is `pending`. After
+# OPERATION_MAX_POLLS polls still running, the item's outcome is `pending` with the operation URL recorded (the
+# request then completes with errors; a retry of the request sends the DELETE again, which the service answers
+# with the running operation).
+MMS_OPERATION = Endpoint(
+    "D5-operation", "a model-management operation", "modelmanagement", MODELS + "/operations/{operationId}"
+)
+OPERATION_RUNNING = frozenset({"NotStarted", "Running"})
+OPERATION_ENDED = frozenset({"Succeeded", "Failed", "Cancelled", "TimedOut"})
+OPERATION_MAX_POLLS = 40
+OPERATION_POLL_SECONDS = 5.0  # azureml-core's interval, when the answer carries no Retry-After
+
+
 def erase_one(ctx: TaskContext, family_name: str, item: dict[str, str]) -> dict[str, Any]:
     family = FAMILIES[family_name]
     assert family.delete is not None
     assert family.detail is not None
     delete, detail = ENDPOINTS[family.delete], ENDPOINTS[family.detail]
     ws = ctx.task.workspace
+    inflight = ctx.task.checkpoint.get("operation")
+    if inflight and (inflight["family"], inflight["id"]) == (family_name, item["id"]):
+        return follow_operation(ctx, inflight, ctx.url(detail, None, **{family.detail_param: item["id"]}))
     entry: dict[str, Any] = {
         "family": family_name,
         "endpoint": delete.id,
@@ -675,6 +755,7 @@ def erase_one(ctx: TaskContext, family_name: str, item: dict[str, str]) -> dict[
         "name": item["name"],
         "matchedBy": item["matchedBy"],
         "delete": None,
+        "operation": None,
         "verification": None,
     }
     if ctx.request.dry_run:
@@ -709,11 +790,74 @@ def erase_one(ctx: TaskContext, family_name: str, item: dict[str, str]) -> dict[
             "blocked"  # still used by something that is not the subject's: reported, not forced
         )
         return entry
+    if response.status_code == 202:
+        return start_operation(ctx, family_name, item["id"], entry, response)  # WaitError unless refused
     entry["verification"] = verify_gone(ctx, ctx.url(detail, None, **{family.detail_param: item["id"]}))
     gone = entry["verification"]["status"] == 404
     entry["outcome"] = (
         ("deleted" if response.status_code != 204 else "already gone") if gone else "still visible"
     )
+    return entry
+
+
+def start_operation(
+    ctx: TaskContext, family_name: str, object_id: str, entry: dict[str, Any], response: Any
+) -> dict[str, Any]:
+    """A DELETE answered 202: checkpoint the operation to poll, then come back after Retry-After (WaitError).
+
+    An operation that cannot be followed (no Operation-Location, or one on a host off the allow-list, which is
+    never contacted) leaves the item `pending` with the reason; the other items go on."""
+    location = str(response.headers.get("Operation-Location") or "").strip()
+    operation_id = unquote(location.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]) if location else ""
+    refused = None
+    if not operation_id:
+        refused = {"code": "NoOperationLocation", "message": "202 without an Operation-Location header"}
+    elif "://" in location and not ctx.rt.aml.allow_list.allows(location):
+        refused = {
+            "code": "RefusedOperationLocation",
+            "message": f"refused to follow an outbound URL: {safe_url(location)} is not on the allow-list",
+        }
+    if refused is not None:
+        entry["operation"] = {"id": None, "url": None, "status": None, "polls": 0, "at": iso(utcnow())}
+        entry["operation"]["error"] = refused
+        entry["outcome"] = "pending"
+        return entry
+    # Polled on the workspace's own model-management host, as azureml-core does; request() checks the
+    # allow-list again before the token goes out.
+    url = ctx.url(MMS_OPERATION, None, operationId=operation_id)
+    ctx.rt.aml.allow_list.check(url)
+    entry["operation"] = {"id": operation_id, "url": safe_url(url), "status": None, "polls": 0, "at": None}
+    ctx.task.checkpoint["operation"] = {"family": family_name, "id": object_id, "url": url, "entry": entry}
+    ctx.save()
+    raise WaitError(parse_retry_after(response.headers.get("Retry-After"), OPERATION_POLL_SECONDS))
+
+
+def follow_operation(ctx: TaskContext, inflight: dict[str, Any], detail_url: str) -> dict[str, Any]:
+    """One poll of a checkpointed operation: wait again while it runs (up to OPERATION_MAX_POLLS), then verify."""
+    entry: dict[str, Any] = inflight["entry"]
+    operation: dict[str, Any] = entry["operation"]
+    response = ctx.rt.aml.request("GET", inflight["url"], stats=ctx.stats, ok=frozenset({200}))
+    body = getattr(response, "parsed", None) or response.json()
+    state = str(body.get("state") or "") if isinstance(body, dict) else ""
+    operation.update(status=state or None, polls=int(operation.get("polls") or 0) + 1, at=iso(utcnow()))
+    ctx.count("polls")
+    if state not in OPERATION_ENDED:  # NotStarted, Running, or a state the spec does not name
+        if operation["polls"] < OPERATION_MAX_POLLS:
+            ctx.save()
+            raise WaitError(parse_retry_after(response.headers.get("Retry-After"), OPERATION_POLL_SECONDS))
+        # The bound: the object is not verified (it stays readable while its operation runs).
+        entry["outcome"] = "pending"
+    elif state == "Succeeded":
+        entry["verification"] = verify_gone(ctx, detail_url)
+        entry["outcome"] = "deleted" if entry["verification"]["status"] == 404 else "still visible"
+    else:
+        error = body.get("error")
+        if error:
+            code, message = error_fields(error, 0)
+            operation["error"] = {"code": code, "message": message}
+        entry["verification"] = verify_gone(ctx, detail_url)
+        entry["outcome"] = f"operation {state.lower()}"
+    ctx.task.checkpoint.pop("operation", None)
     return entry
 
 
@@ -734,9 +878,40 @@ def verify_gone(ctx: TaskContext, url: str) -> dict[str, Any]:
     return {"status": status, "at": iso(utcnow()), "attempts": attempts}
 
 
+def workspace_delete_params(settings: names.Settings) -> tuple[dict[str, str], str | None]:
+    """D1's query (api-version, forceToPurge) from the settings, and why no purge is asked for (None if it is)."""
+    version = settings.arm_workspace_delete_api_version
+    params = {"api-version": version}
+    if not settings.workspace_purge:
+        return params, f"soft delete chosen (setting {names.WORKSPACE_PURGE}=false)"
+    if not supports_force_to_purge(version):
+        return params, (
+            f"api-version {version} has no forceToPurge (first in {FORCE_TO_PURGE_SINCE}): "
+            f"set {names.ARM_WORKSPACE_DELETE_API_VERSION}"
+        )
+    return {**params, "forceToPurge": "true"}, None
+
+
+def workspace_outcome(entry: dict[str, Any], verified_at: dt.datetime) -> str:
+    """After the workspace answered 404: `purged` when the DELETE asked for it, else soft-deleted with the latest
+    moment its data may still be recovered (the soft delete took effect at or before the 404 was read, and the
+    retention is at most SOFT_DELETE_RETENTION_DAYS)."""
+    if entry.get("forceToPurge"):
+        entry["recoverableUntil"] = None
+        return "purged"
+    until = iso(verified_at.replace(microsecond=0) + dt.timedelta(days=SOFT_DELETE_RETENTION_DAYS))
+    entry["recoverableUntil"] = until
+    return f"soft-deleted, recoverable until {until}"
+
+
 def run_workspace_delete(ctx: TaskContext) -> None:
     """Delete a whole workspace (D1): ARM answers 200, 202 or 204; a 202 is polled through Azure-AsyncOperation
-    (or Location) by delayed messages honouring Retry-After; then the workspace must answer 404."""
+    (or Location) by delayed messages honouring Retry-After; then the workspace must answer 404.
+
+    The DELETE purges (forceToPurge=true at DSR_ARM_WORKSPACE_DELETE_API_VERSION) unless DSR_WORKSPACE_PURGE is
+    false; the record says `purged` or `soft-deleted, recoverable until <date>`. At most one DELETE is sent per
+    task: the checkpoint says `sending` before it goes, and a re-delivered message that finds `sending` reads the
+    workspace instead of sending it again."""
     if not ctx.rt.settings.allow_workspace_deletion:
         raise PermissionError("workspace deletion is disabled by DSR_ALLOW_WORKSPACE_DELETION")
     ws = ctx.task.workspace
@@ -744,6 +919,7 @@ def run_workspace_delete(ctx: TaskContext) -> None:
     checkpoint = ctx.task.checkpoint
     e2, d1 = ENDPOINTS["E2"], ENDPOINTS["D1"]
     path = f"{task_folder(ctx.task)}/erasure.jsonl"
+    params, no_purge = workspace_delete_params(ctx.rt.settings)
     entry: dict[str, Any] = checkpoint.setdefault(
         "entry",
         {
@@ -753,6 +929,9 @@ def run_workspace_delete(ctx: TaskContext) -> None:
             "id": ws.arm_id,
             "name": ws.name,
             "matchedBy": "named and approved",
+            "apiVersion": params["api-version"],
+            "forceToPurge": "forceToPurge" in params,
+            "noPurgeReason": no_purge,
             "delete": None,
             "operation": None,
             "verification": None,
@@ -763,8 +942,37 @@ def run_workspace_delete(ctx: TaskContext) -> None:
         ctx.rt.aml.get_json(ctx.url(e2), stats=ctx.stats)  # it exists and we may read it
         entry["outcome"] = "would delete"
         phase = "record"
+    if phase == "sending":
+        # A previous delivery may have sent the DELETE and lost its answer: look before sending another.
+        try:
+            body = ctx.rt.aml.get_json(ctx.url(e2), stats=ctx.stats)
+            state = str((body.get("properties") or {}).get("provisioningState", ""))
+        except AmlError as exc:
+            if exc.status != 404:
+                raise
+            state = "gone"
+        if state in ("gone", "Deleting"):
+            entry["delete"] = {"status": None, "at": iso(utcnow()), "note": f"sent before; workspace {state}"}
+            phase = checkpoint["phase"] = "await-gone" if state == "Deleting" else "verify"
+            ctx.save()
+        else:
+            phase = checkpoint["phase"] = "delete"  # it never reached the service
+    if phase == "await-gone":
+        try:
+            ctx.rt.aml.get_json(ctx.url(e2), stats=ctx.stats)
+            ctx.count("polls")
+            ctx.save()
+            raise WaitError(10)
+        except AmlError as exc:
+            if exc.status != 404:
+                raise
+        phase = checkpoint["phase"] = "verify"
     if phase == "delete":
-        response = ctx.rt.aml.request("DELETE", ctx.url(d1), stats=ctx.stats, ok=frozenset({200, 202, 204}))
+        checkpoint["phase"] = "sending"
+        ctx.save()
+        response = ctx.rt.aml.request(
+            "DELETE", ctx.url(d1, params), stats=ctx.stats, ok=frozenset({200, 202, 204})
+        )
         entry["delete"] = {"status": response.status_code, "at": iso(utcnow())}
         audit.record(
             ctx.rt,
@@ -772,7 +980,13 @@ def run_workspace_delete(ctx: TaskContext) -> None:
             "tasks.workspace-delete",
             audit.DELETE_SENT,
             None,
-            {"endpoint": "D1", "workspace": ws.arm_id, "status": response.status_code},
+            {
+                "endpoint": "D1",
+                "workspace": ws.arm_id,
+                "status": response.status_code,
+                "apiVersion": params["api-version"],
+                "forceToPurge": "forceToPurge" in params,
+            },
         )
         if response.status_code == 202:
             async_url = response.headers.get("Azure-AsyncOperation")
@@ -827,11 +1041,18 @@ def run_workspace_delete(ctx: TaskContext) -> None:
         ctx.save()
     if phase == "verify":
         entry["verification"] = verify_gone(ctx, ctx.url(e2))
-        entry["outcome"] = "deleted" if entry["verification"]["status"] == 404 else "still visible"
+        gone = entry["verification"]["status"] == 404
+        entry["outcome"] = workspace_outcome(entry, utcnow()) if gone else "still visible"
         phase = checkpoint["phase"] = "record"
     if phase == "record":
         ctx.writer.stage(ctx.task, "erasure", path, [entry])
-        ctx.count("deleted" if entry["outcome"] == "deleted" else "not-deleted")
+        outcome = str(entry["outcome"])
+        ctx.count(outcome.split(",")[0] if gone_outcome(outcome) else "not-deleted")
+
+
+def gone_outcome(outcome: str) -> bool:
+    """A workspace erasure outcome that means the workspace answered 404 (purged or soft-deleted)."""
+    return outcome == "purged" or outcome.startswith("soft-deleted")
 
 
 HANDLERS: dict[str, Callable[[TaskContext], None]] = {

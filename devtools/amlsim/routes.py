@@ -30,6 +30,7 @@ import copy
 import hashlib
 import re
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,19 @@ _REGIONAL = re.compile(
 )
 _API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
 ARM_API_VERSION = "2019-11-01"
+# The first stable api-version whose Workspaces_Delete takes `forceToPurge` (azure-rest-api-specs,
+# specification/machinelearningservices/resource-manager/Microsoft.MachineLearningServices/stable/2024-04-01/
+# workspaceRP.json: WorkspaceForceToPurgeParameter; absent from stable/2023-10-01 and 2023-04-01
+# machineLearningServices.json). Previews are not trusted with it: an older api-version, preview or not, does
+# not know the parameter, and ARM does not reject unknown query parameters, so it is ignored: the harsher reading
+# (a caller that asked for a purge gets a soft delete and is not told).
+FORCE_TO_PURGE_SINCE = "2024-04-01"
+
+
+def purge_requested(req: ApiRequest) -> bool:
+    """A workspace DELETE that purges: `forceToPurge=true` at an api-version that has the parameter."""
+    version = (req.q("api-version") or "")[:10]
+    return (req.q("forceToPurge") or "").strip().lower() == "true" and version >= FORCE_TO_PURGE_SINCE
 
 
 def parse_host(host: str) -> tuple[str, str | None] | None:
@@ -97,6 +111,32 @@ def error(status: int, code: str, message: str, **extra: Any) -> ApiResponse:
     return ApiResponse(status, {"error": {"code": code, "message": message, **extra}})
 
 
+def model_error_body(status: int, code: str, message: str, details: list[JSON] | None = None) -> JSON:
+    """Model management's own error shape, `ModelErrorResponse` (azure-rest-api-specs, specification/
+    machinelearningservices/data-plane/Microsoft.MachineLearningServices/preview/2019-09-30/modelManagement.json:
+    the `default` response of every operation there): a top-level {code, statusCode, message, details}, where
+    each detail is `ErrorDetails` {code, message, target}. Not ARM's {"error": {...}}."""
+    return {"code": code, "statusCode": status, "message": message, "details": list(details or [])}
+
+
+def as_model_error(response: ApiResponse) -> ApiResponse:
+    """An ARM-style error answer re-shaped as model management answers it (other answers unchanged)."""
+    body = response.body
+    if response.status < 400 or not isinstance(body, dict) or not isinstance(body.get("error"), dict):
+        return response
+    inner = body["error"]
+    details = [
+        {k: d[k] for k in ("code", "message", "target") if k in d}
+        for d in inner.get("details") or []
+        if isinstance(d, dict)
+    ]
+    return ApiResponse(
+        response.status,
+        model_error_body(response.status, str(inner.get("code")), str(inner.get("message")), details),
+        response.headers,
+    )
+
+
 @dataclass
 class LroConfig:
     polls_in_progress: int = 2
@@ -114,6 +154,40 @@ class Operation:
     retry_after: int
     started: float
     status: str = "InProgress"
+    ended: float | None = None
+    purge: bool = False  # forceToPurge=true at an api-version that has it
+
+
+@dataclass
+class ServiceLroConfig:
+    """How a service DELETE answers (modelManagement.json 2019-09-30 `Services_Delete`: 200, 202 or 204).
+
+    202 comes with an `Operation-Location` header naming the operation (the spec documents that header on the
+    service's other 202 answers; azureml-core's Webservice.delete requires it on a delete's 202 and polls
+    `.../operations/{id}`, azureml/core/webservice/webservice.py). The operation (`Operations_Get`, body
+    `AsyncOperationStatus`) answers NotStarted, then Running, for `polls_in_progress` polls in all, then
+    `outcome`; the service stays readable (GET 200) until the operation has succeeded."""
+
+    initial_status: int = 202  # 200 deletes at once
+    polls_in_progress: int = 2
+    outcome: str = "Succeeded"  # Succeeded | Failed | Cancelled | TimedOut (AsyncOperationState)
+    retry_after: int | None = 1  # None: no Retry-After header (the spec names none)
+
+
+SERVICE_OPERATION_OUTCOMES = ("Succeeded", "Failed", "Cancelled", "TimedOut")
+
+
+@dataclass
+class ServiceOperation:
+    id: str
+    workspace: WorkspaceData
+    service_id: str
+    polls_left: int
+    outcome: str
+    retry_after: int | None
+    created: float
+    state: str = "NotStarted"
+    polls: int = 0
     ended: float | None = None
 
 
@@ -167,6 +241,7 @@ class Api:
         self.sim = sim
         self.operations: dict[str, Operation] = {}
         self._op_counter = 0
+        self.service_operations: dict[str, ServiceOperation] = {}
 
         def route(service: str, pattern: str, **methods: Callable[..., ApiResponse]) -> Route:
             return Route(service, re.compile("^" + pattern + "/?$", re.IGNORECASE), methods)
@@ -216,6 +291,7 @@ class Api:
             route("datastore", datastore + "/datastores", GET=self.list_datastores),
             route("datastore", datastore + "/datastores/(?P<name>[^/]+)", GET=self.get_datastore),
             route("modelmanagement", mms + "/(?P<kind>models|assets|images|services)", GET=self.list_mms),
+            route("modelmanagement", mms + "/operations/(?P<op>[^/]+)", GET=self.get_mms_operation),
             route(
                 "modelmanagement",
                 mms + "/(?P<kind>models|assets|images|services)/(?P<id>[^/]+)",
@@ -245,16 +321,26 @@ class Api:
                 continue
             handler = route.methods.get(req.method)
             if handler is None:
-                return error(
+                answer = error(
                     405, "MethodNotAllowed", f"The method {req.method} is not allowed on this resource."
                 )
-            if route.service in ("arm", "modelmanagement"):
-                problem = self._check_api_version(req)
-                if problem is not None:
-                    return problem
-            args = {k: unquote(v) for k, v in match.groupdict().items()}
-            return handler(req, **args)
+            else:
+                answer = self._dispatch(req, route, handler, match)
+            # Model management answers its errors in its own shape (see model_error_body).
+            return as_model_error(answer) if route.service == "modelmanagement" else answer
         return error(404, "RouteNotFound", f"No resource at {req.method} /{req.host}{req.path}.")
+
+    def _dispatch(
+        self, req: ApiRequest, route: Route, handler: Callable[..., ApiResponse], match: re.Match[str]
+    ) -> ApiResponse:
+        # The model-management operation status (Operations_Get) takes no api-version in the spec, and
+        # azureml-core polls it without one (azureml/core/webservice/webservice.py, _get_operation_state).
+        if route.service in ("arm", "modelmanagement") and handler != self.get_mms_operation:
+            problem = self._check_api_version(req)
+            if problem is not None:
+                return problem
+        args = {k: unquote(v) for k, v in match.groupdict().items()}
+        return handler(req, **args)
 
     @staticmethod
     def _check_api_version(req: ApiRequest) -> ApiResponse | None:
@@ -420,26 +506,51 @@ class Api:
         return ApiResponse(200, record.body())
 
     def delete_workspace(self, req: ApiRequest, sub: str, rg: str, ws: str) -> ApiResponse:
+        """D1. Soft delete by default: the workspace answers 404 but its data is kept (Tenant.deleted), recoverable
+        for 14 days. `forceToPurge=true` purges, but only at an api-version that has the parameter: older ones
+        (the seed's 2019-11-01) do not know it and soft-delete anyway, silently (see FORCE_TO_PURGE_SINCE)."""
         tenant = self.sim.tenant
+        purge = purge_requested(req)
         found = tenant.find_workspace(sub, rg, ws)
         if found is None:
             if not tenant.has_subscription(sub) or not tenant.has_resource_group(sub, rg):
                 return self._arm_missing(sub, rg, "")
-            return ApiResponse(204)  # ARM: deleting what is not there succeeds with No Content
+            retained = tenant.soft_deleted(sub, rg, ws)
+            if retained is None or retained.workspace is None or not purge:
+                return ApiResponse(204)  # ARM: deleting what is not there succeeds with No Content
+            found = retained.workspace  # permanently delete a soft-deleted workspace
         if found.deleting and found.deleting in self.operations:
-            return self._accepted(self.operations[found.deleting])
+            running = self.operations[found.deleting]
+            running.purge = running.purge or purge
+            return self._accepted(running)
         config: LroConfig = self.sim.lro
         if config.initial_status in (200, 204):
-            tenant.remove_workspace(found)
+            self._finish_delete(found, purge)
             return ApiResponse(config.initial_status)
         self._op_counter += 1
         op_id = f"{found.name}-delete-{self._op_counter:04d}"
         op = Operation(
-            op_id, found, config.polls_in_progress, config.outcome, config.retry_after, time.time()
+            op_id,
+            found,
+            config.polls_in_progress,
+            config.outcome,
+            config.retry_after,
+            time.time(),
+            purge=purge,
         )
         self.operations[op_id] = op
         found.deleting = op_id
         return self._accepted(op)
+
+    def _finish_delete(self, ws: WorkspaceData, purge: bool) -> None:
+        tenant = self.sim.tenant
+        live = tenant.workspaces.get(ws.key) is ws
+        retained = tenant.deleted.get(ws.key)
+        soft = retained is not None and retained.workspace is ws
+        if purge and (live or soft):
+            tenant.purge_workspace(ws)
+        elif live:
+            tenant.soft_delete_workspace(ws)
 
     def _op_url(self, op: Operation, kind: str, links: bool = True) -> str:
         base = (
@@ -473,8 +584,8 @@ class Api:
         op.status, op.ended = op.outcome, time.time()
         ws = op.workspace
         ws.deleting = None
-        if op.outcome == "Succeeded" and self.sim.tenant.workspaces.get(ws.key) is ws:
-            self.sim.tenant.remove_workspace(ws)
+        if op.outcome == "Succeeded":
+            self._finish_delete(ws, op.purge)
 
     @staticmethod
     def _op_error(op: Operation) -> JSON:
@@ -611,12 +722,20 @@ class Api:
         found = self._workspace(req, sub, rg, ws)
         if isinstance(found, ApiResponse):
             return found
-        run_id = container[5:] if container.startswith("dcid.") else container
-        artifacts = found.artifacts.get(run_id)
-        if origin.lower() != "experimentrun" or artifacts is None:
-            return error(
-                404, "ContainerNotFound", f"Artifact container '{origin}/{container}' was not found."
-            )
+        # A run's artifacts live in the container named by its `dataContainerId`, `dcid.<runId>`; the bare run
+        # id names no container. artifact.json (2019-09-30 `Artifacts_ListInContainer`) documents only a 200
+        # `PaginatedArtifactList` and a default error, nothing about a container that holds nothing; the
+        # simulator answers the harsher way: an empty list, which a client cannot tell from a run without
+        # artifacts (a 404 would at least be noticed).
+        run_id = container[5:] if container.startswith("dcid.") else None
+        record = found.run_index.get(run_id) if run_id else None
+        artifacts = found.artifacts.get(run_id) if run_id else None
+        if (
+            origin.lower() != "experimentrun"
+            or artifacts is None
+            or (record is not None and record.body().get("dataContainerId", container) != container)
+        ):
+            return ApiResponse(200, {"value": [], "continuationToken": None, "nextLink": None})
         return self._page(req, ARTIFACT_PAGING, f"artifacts|{found.arm_id.lower()}|{run_id}", artifacts)
 
     @staticmethod
@@ -720,6 +839,24 @@ class Api:
         collection = found.collection(kind)
         if collection.get(id) is None:
             return ApiResponse(204)
+        if kind == "services":
+            running = self._running_service_delete(found, id)
+            if running is not None:  # a DELETE while the first one's operation runs: the same operation
+                return self._service_accepted(req, running)
+            config: ServiceLroConfig = self.sim.service_lro
+            if config.initial_status == 202:
+                self._op_counter += 1
+                op = ServiceOperation(
+                    f"{uuid.UUID(int=self._op_counter + (1 << 64))}",
+                    found,
+                    id,
+                    config.polls_in_progress,
+                    config.outcome,
+                    config.retry_after,
+                    time.time(),
+                )
+                self.service_operations[op.id] = op
+                return self._service_accepted(req, op)
         users = self.dependents(found, kind, id)
         if users:
             what = "image(s)" if kind == "models" else "service(s)"
@@ -738,6 +875,69 @@ class Api:
             )
         collection.remove(id)
         return ApiResponse(200)
+
+    def _running_service_delete(self, ws: WorkspaceData, service_id: str) -> ServiceOperation | None:
+        for op in self.service_operations.values():
+            if op.workspace is ws and op.service_id == service_id and op.state in ("NotStarted", "Running"):
+                return op
+        return None
+
+    def _service_accepted(self, req: ApiRequest, op: ServiceOperation) -> ApiResponse:
+        ws = op.workspace
+        location = (
+            f"{self.sim.link_base('operationLocation')}/{req.host}/api/subscriptions/{ws.subscription_id}/resourceGroups/"
+            f"{ws.resource_group}/providers/Microsoft.MachineLearningServices/workspaces/{ws.name}"
+            f"/operations/{op.id}"
+        )
+        headers = {"Operation-Location": location}
+        if op.retry_after is not None:
+            headers["Retry-After"] = str(op.retry_after)
+        return ApiResponse(202, None, headers)
+
+    def _advance_service_delete(self, op: ServiceOperation) -> None:
+        if op.state not in ("NotStarted", "Running"):
+            return
+        op.polls += 1
+        if op.polls_left > 0:
+            op.polls_left -= 1
+            op.state = "NotStarted" if op.polls == 1 else "Running"
+            return
+        op.state, op.ended = op.outcome, time.time()
+        if op.outcome == "Succeeded":
+            services = op.workspace.collection("services")
+            if services.get(op.service_id) is not None:
+                services.remove(op.service_id)
+
+    def get_mms_operation(self, req: ApiRequest, sub: str, rg: str, ws: str, op: str) -> ApiResponse:
+        """`Operations_Get` (modelManagement.json 2019-09-30): 200 with an `AsyncOperationStatus`
+        {id, operationType, state, createdTime, endTime, error (ModelErrorResponse), resourceLocation}."""
+        found = self._workspace(req, sub, rg, ws)
+        if isinstance(found, ApiResponse):
+            return found
+        operation = self.service_operations.get(op)
+        if operation is None or operation.workspace is not found:
+            return error(404, "OperationNotFound", f"Operation '{op}' was not found.")
+        self._advance_service_delete(operation)
+        stamp = "%Y-%m-%dT%H:%M:%S.000Z"
+        body: JSON = {
+            "id": operation.id,
+            "operationType": "Delete",
+            "state": operation.state,
+            "createdTime": time.strftime(stamp, time.gmtime(operation.created)),
+            "resourceLocation": f"/api{found.arm_id}/services/{operation.service_id}",
+        }
+        if operation.ended is not None:
+            body["endTime"] = time.strftime(stamp, time.gmtime(operation.ended))
+        if operation.state in ("Failed", "Cancelled", "TimedOut"):
+            body["error"] = model_error_body(
+                500 if operation.state == "Failed" else 409,
+                f"ServiceDeletion{operation.state}",
+                f"The deletion of service '{operation.service_id}' ended {operation.state}.",
+            )
+        headers = {}
+        if operation.state in ("NotStarted", "Running") and operation.retry_after is not None:
+            headers["Retry-After"] = str(operation.retry_after)
+        return ApiResponse(200, body, headers)
 
     # -- pipelines -------------------------------------------------------------------------------------------
     def get_pipeline_object(

@@ -34,12 +34,26 @@ from urllib.parse import parse_qsl, urlsplit
 
 from devtools.amlsim.fixture import build_tenant
 from devtools.amlsim.identity import ARM_AUDIENCES, IdentityEndpoint, TokenError, TokenIssuer
-from devtools.amlsim.routes import Api, ApiRequest, ApiResponse, LroConfig, error, parse_host
+from devtools.amlsim.routes import (
+    SERVICE_OPERATION_OUTCOMES,
+    Api,
+    ApiRequest,
+    ApiResponse,
+    LroConfig,
+    ServiceLroConfig,
+    error,
+    parse_host,
+)
 from devtools.amlsim.state import FAMILIES, JSON, Tenant
 
 FAULT_KINDS = ("status", "delay", "reset", "truncate")
-LINK_KINDS = ("nextLink", "asyncOperation", "location", "discovery")
+LINK_KINDS = ("nextLink", "asyncOperation", "location", "discovery", "operationLocation")
 _SUBSCRIPTION = re.compile(r"/subscriptions/([^/?]+)", re.IGNORECASE)
+_WORKSPACE_ID = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
+    r"/providers/Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/]+)$",
+    re.IGNORECASE,
+)
 _STATUS_CODES = {
     429: "TooManyRequests",
     500: "InternalServerError",
@@ -110,6 +124,7 @@ class Simulator:
         self.page_size = page_size
         self.latency_ms = latency_ms
         self.lro = LroConfig()
+        self.service_lro = ServiceLroConfig()
         self._tenant = tenant
         self._lock = threading.RLock()
         self._log: list[JSON] = []
@@ -206,6 +221,7 @@ class Simulator:
         with self._lock:
             self._tenant = tenant
             self.api.operations.clear()
+            self.api.service_operations.clear()
 
     def truth(self, person_key: str) -> dict[str, list[str]]:
         """{family: sorted ids} of what `person_key` created, from the fixture's owner annotation."""
@@ -269,17 +285,51 @@ class Simulator:
                     for s, n, loc in tenant.resource_groups.values()
                 ],
                 "workspaces": workspaces,
+                "deletedWorkspaces": [e.describe() for e in tenant.deleted.values()],
                 "operations": [
                     {
                         "id": op.id,
                         "workspace": op.workspace.arm_id,
                         "status": op.status,
                         "pollsLeft": op.polls_left,
+                        "purge": op.purge,
                     }
                     for op in self.api.operations.values()
                 ],
+                "serviceOperations": [
+                    {
+                        "id": op.id,
+                        "workspace": op.workspace.arm_id,
+                        "service": op.service_id,
+                        "state": op.state,
+                        "polls": op.polls,
+                    }
+                    for op in self.api.service_operations.values()
+                ],
             }
             return json.loads(json.dumps(state))
+
+    # -- soft delete and purge ------------------------------------------------------------------------------
+    def deleted_workspaces(self) -> dict[str, JSON]:
+        """{resource id: {state, deletedAt, recoverableUntil, purgedAt, purgedBy, objectsRetained, ...}} of every
+        workspace deleted so far: what a DELETE really did (soft delete or purge), beyond the 404 both give."""
+        with self._lock:
+            return {e.arm_id: e.describe() for e in self._tenant.deleted.values()}
+
+    def recover_workspace(self, arm_id: str) -> JSON:
+        """Recover a soft-deleted workspace, as the portal's "Recently deleted" view does (no REST call in the
+        published contract lists or recovers one)."""
+        match = _WORKSPACE_ID.match(arm_id)
+        if match is None:
+            raise ValueError(f"not a workspace resource id: {arm_id!r}")
+        with self._lock:
+            ws = self._tenant.recover_workspace(match["sub"], match["rg"], match["ws"])
+            return {"id": ws.arm_id, "objects": ws.count()}
+
+    def expire_soft_deleted(self, now: float | None = None) -> list[str]:
+        """Let the retention period end: purge every soft-deleted workspace whose `recoverableUntil` is <= now."""
+        with self._lock:
+            return self._tenant.expire_soft_deleted(now)
 
     # -- behaviour switches --------------------------------------------------------------------------------
     def inject_fault(
@@ -361,13 +411,37 @@ class Simulator:
         with self._lock:
             self.lro = LroConfig(int(polls_in_progress), outcome, int(retry_after), int(initial_status))
 
+    def set_service_lro(
+        self,
+        initial_status: int = 202,
+        polls_in_progress: int = 2,
+        outcome: str = "Succeeded",
+        retry_after: int | None = 1,
+    ) -> None:
+        """How a service DELETE answers: 200 at once, or 202 with an operation that answers NotStarted/Running
+        `polls_in_progress` times before `outcome` (see routes.ServiceLroConfig)."""
+        if outcome not in SERVICE_OPERATION_OUTCOMES:
+            raise ValueError(f"outcome must be one of {SERVICE_OPERATION_OUTCOMES}")
+        if initial_status not in (200, 202):
+            raise ValueError("initial_status must be 200 or 202")
+        if polls_in_progress < 0 or (retry_after is not None and retry_after < 0):
+            raise ValueError("polls_in_progress and retry_after must be >= 0")
+        with self._lock:
+            self.service_lro = ServiceLroConfig(
+                int(initial_status),
+                int(polls_in_progress),
+                outcome,
+                None if retry_after is None else int(retry_after),
+            )
+
     def set_hostile_links(
         self,
         enabled: bool = True,
         base: str = "https://attacker.invalid",
         kinds: tuple[str, ...] | list[str] = LINK_KINDS,
     ) -> None:
-        """Hand out absolute URLs (nextLink, asyncOperation, location, discovery) on a foreign host, to test
+        """Hand out absolute URLs (nextLink, asyncOperation, location, discovery, a service delete's
+        Operation-Location) on a foreign host, to test
         that a client never follows them with its token."""
         unknown = set(kinds) - set(LINK_KINDS)
         if unknown:
@@ -543,6 +617,15 @@ class Simulator:
                 if query.get("by") == "workspace":
                     return ApiResponse(200, self.truth_by_workspace(person))
                 return ApiResponse(200, self.truth(person))
+            if action == ("GET", "/_sim/deleted"):
+                return ApiResponse(200, self.deleted_workspaces())
+            if action == ("POST", "/_sim/recover"):
+                return ApiResponse(200, self.recover_workspace(str(payload["id"])))
+            if action == ("POST", "/_sim/expire"):
+                now = payload.get("now")
+                return ApiResponse(
+                    200, {"purged": self.expire_soft_deleted(None if now is None else float(now))}
+                )
             if action == ("GET", "/_sim/faults"):
                 return ApiResponse(200, {"value": self.faults})
             if action == ("POST", "/_sim/faults"):
@@ -556,6 +639,9 @@ class Simulator:
             if action == ("POST", "/_sim/lro"):
                 self.set_lro(**payload)
                 return ApiResponse(200, vars(self.lro))
+            if action == ("POST", "/_sim/servicelro"):
+                self.set_service_lro(**payload)
+                return ApiResponse(200, vars(self.service_lro))
             if action == ("POST", "/_sim/hostile"):
                 self.set_hostile_links(**payload)
                 return ApiResponse(200, {"kinds": sorted(self._hostile), "base": self._hostile_base})

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,10 @@ FLAT_FAMILIES: tuple[str, ...] = (
 )
 
 _sequence = itertools.count(1)  # next() on itertools.count is atomic under the GIL
+
+# A soft-deleted workspace is kept, recoverable, for 14 days by default (the documented maximum; a workspace
+# may set 1 to 14), then the service purges it [learn.microsoft.com/azure/machine-learning/concept-soft-delete].
+SOFT_DELETE_RETENTION_SECONDS = 14 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -314,6 +319,36 @@ class WorkspaceData:
 
 
 @dataclass
+class DeletedWorkspace:
+    """A workspace that answers 404: soft-deleted (its data kept, recoverable until `recoverable_until`) or
+    purged (its data gone; only this tombstone remains, for tests to assert what really happened)."""
+
+    arm_id: str
+    workspace: WorkspaceData | None  # None once purged
+    deleted_at: float
+    recoverable_until: float | None
+    state: str = "soft-deleted"  # soft-deleted | purged
+    purged_at: float | None = None
+    purged_by: str | None = None  # "forceToPurge" | "retention expired"
+    objects: int = 0  # how many objects the workspace held when it was deleted
+
+    def describe(self) -> JSON:
+        def stamp(value: float | None) -> str | None:
+            return None if value is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(value))
+
+        return {
+            "id": self.arm_id,
+            "state": self.state,
+            "deletedAt": stamp(self.deleted_at),
+            "recoverableUntil": stamp(self.recoverable_until),
+            "purgedAt": stamp(self.purged_at),
+            "purgedBy": self.purged_by,
+            "objectsAtDeletion": self.objects,
+            "objectsRetained": self.workspace.count() if self.workspace is not None else 0,
+        }
+
+
+@dataclass
 class Tenant:
     """A whole simulated tenant: people, subscriptions, resource groups and workspaces."""
 
@@ -325,6 +360,8 @@ class Tenant:
     resource_groups: dict[tuple[str, str], tuple[str, str, str]] = field(default_factory=dict)
     workspaces: dict[tuple[str, str, str], WorkspaceData] = field(default_factory=dict)
     demo_person: str = "alice"
+    # Deleted workspaces by key: soft-deleted (data retained) or purged (tombstone only).
+    deleted: dict[tuple[str, str, str], DeletedWorkspace] = field(default_factory=dict)
 
     def add_resource_group(self, subscription_id: str, name: str, location: str) -> None:
         self.resource_groups[(subscription_id.lower(), name.lower())] = (subscription_id, name, location)
@@ -341,6 +378,67 @@ class Tenant:
 
     def remove_workspace(self, workspace: WorkspaceData) -> None:
         self.workspaces.pop(workspace.key, None)
+
+    def soft_delete_workspace(self, workspace: WorkspaceData, now: float | None = None) -> DeletedWorkspace:
+        """The default delete: the workspace answers 404 but its data is kept, recoverable for 14 days."""
+        now = time.time() if now is None else now
+        self.remove_workspace(workspace)
+        entry = DeletedWorkspace(
+            workspace.arm_id,
+            workspace,
+            now,
+            now + SOFT_DELETE_RETENTION_SECONDS,
+            objects=workspace.count(),
+        )
+        self.deleted[workspace.key] = entry
+        return entry
+
+    def purge_workspace(
+        self, workspace: WorkspaceData, now: float | None = None, by: str = "forceToPurge"
+    ) -> DeletedWorkspace:
+        """A permanent delete (live or soft-deleted workspace): its data is gone, a tombstone remains."""
+        now = time.time() if now is None else now
+        self.remove_workspace(workspace)
+        previous = self.deleted.get(workspace.key)
+        entry = DeletedWorkspace(
+            workspace.arm_id,
+            None,
+            previous.deleted_at if previous else now,
+            previous.recoverable_until if previous else None,
+            "purged",
+            now,
+            by,
+            previous.objects if previous else workspace.count(),
+        )
+        self.deleted[workspace.key] = entry
+        return entry
+
+    def soft_deleted(self, subscription_id: str, resource_group: str, name: str) -> DeletedWorkspace | None:
+        entry = self.deleted.get((subscription_id.lower(), resource_group.lower(), name.lower()))
+        return entry if entry is not None and entry.state == "soft-deleted" else None
+
+    def recover_workspace(self, subscription_id: str, resource_group: str, name: str) -> WorkspaceData:
+        """Recover a soft-deleted workspace (the portal's "Recently deleted" view: Recover)."""
+        entry = self.soft_deleted(subscription_id, resource_group, name)
+        if entry is None or entry.workspace is None:
+            raise KeyError(f"no soft-deleted workspace {resource_group}/{name}")
+        workspace = entry.workspace
+        del self.deleted[workspace.key]
+        self.workspaces[workspace.key] = workspace
+        return workspace
+
+    def expire_soft_deleted(self, now: float | None = None) -> list[str]:
+        """Purge every soft-deleted workspace whose retention ended by `now`; their resource ids."""
+        now = time.time() if now is None else now
+        expired = [
+            e
+            for e in self.deleted.values()
+            if e.state == "soft-deleted" and e.recoverable_until is not None and e.recoverable_until <= now
+        ]
+        for entry in expired:
+            assert entry.workspace is not None
+            self.purge_workspace(entry.workspace, now, by="retention expired")
+        return [e.arm_id for e in expired]
 
     def has_subscription(self, subscription_id: str) -> bool:
         return subscription_id.lower() in {s.lower() for s in self.subscriptions}

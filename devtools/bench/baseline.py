@@ -118,12 +118,14 @@ class SequentialExporter:
         for experiment in list(self.walk(base)):
             name = quote(str(experiment["name"]), safe="")
             run_ids: list[str] = []
+            containers: list[str] = []  # E10 lists a run's dataContainerId (dcid.<runId>), not its run id
             for run in list(self.walk(f"{base}/{name}/runs")):
                 refs = pipeline_refs(run)
                 if mine(run):
                     detail = self.get(f"{base}/{name}/runs/{quote(run['runId'], safe='')}")  # E7
                     self.keep("runs", detail or run)
                     run_ids.append(run["runId"])
+                    containers.append((detail or run).get("dataContainerId") or f"dcid.{run['runId']}")
                     own_refs.update(dict.fromkeys(refs))
                 else:
                     other_refs.update(dict.fromkeys(refs))
@@ -137,8 +139,8 @@ class SequentialExporter:
                 if metric.get("runId") in kept:
                     detail = self.get(f"{base}/{name}/metrics/{quote(metric['metricId'], safe='')}")  # E9
                     self.keep("metrics", detail or metric)
-            for run_id in run_ids:  # E10
-                url = f"{history}/artifact/v1.0{arm_id}/artifacts/origins/ExperimentRun/containers/{quote(run_id, safe='')}"
+            for container in containers:  # E10
+                url = f"{history}/artifact/v1.0{arm_id}/artifacts/origins/ExperimentRun/containers/{quote(container, safe='')}"
                 for artifact in self.walk(url):
                     self.keep("artifacts", artifact)
         # E11, E12: notification tasks

@@ -75,6 +75,8 @@ param statusRetryAfterSeconds int
 param autoApproveErasure bool
 param allowWorkspaceDeletion bool
 param deleteVerifyAttempts int
+param workspacePurge bool
+param armWorkspaceDeleteApiVersion string
 param offboardingQueueName string
 param offboardingScope string
 param offboardingAutoApprove bool
@@ -247,6 +249,15 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'DSR_DELETE_VERIFY_ATTEMPTS'
           value: string(deleteVerifyAttempts)
+        }
+        // Workspace DELETE (D1): purge (forceToPurge=true, api-version 2024-04-01 or later) or soft delete.
+        {
+          name: 'DSR_WORKSPACE_PURGE'
+          value: workspacePurge ? 'true' : 'false'
+        }
+        {
+          name: 'DSR_ARM_WORKSPACE_DELETE_API_VERSION'
+          value: armWorkspaceDeleteApiVersion
         }
         // Client-side rate limits of the Azure ML calls (token buckets per subscription and host).
         {

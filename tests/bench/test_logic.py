@@ -267,7 +267,6 @@ def test_the_report_puts_every_figure_against_its_goal_and_says_which_missed():
 
 
 def test_the_chart_is_drawn(tmp_path):
-    pytest.importorskip("matplotlib")
     path = tmp_path / "chart.png"
     report.chart(results_fixture(), path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

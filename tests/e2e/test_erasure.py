@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
+import time
+import uuid
 from urllib.parse import unquote
 
 import pytest
 import requests
+from azure.identity import ManagedIdentityCredential
 
 from devtools.amlsim.fixture import demo_tenant
 from devtools.demo import container_client, status, submit, wait
+from devtools.stack import APP_CLIENT_ID
+from shared import audit, tasks, workflow
+from shared.model import DsrRequest, Task, WorkspaceRef, utcnow
+from shared.runtime import Runtime
+from shared.settings import Settings
 
 PERSON = "alice"
 DELETABLE = ("services", "images", "models", "assets")
@@ -21,8 +30,10 @@ def fresh(sim):
     """The demo tenant as seeded (erasure tests change it), default LRO behaviour."""
     sim.reset(demo_tenant())
     sim.set_lro(polls_in_progress=2, outcome="Succeeded", retry_after=1, initial_status=202)
+    sim.set_service_lro(initial_status=202, polls_in_progress=2, outcome="Succeeded", retry_after=1)
     sim.clear_log()
-    return sim
+    yield sim
+    sim.set_service_lro()
 
 
 def person_headers(principal_id: str, name: str) -> dict[str, str]:
@@ -133,7 +144,8 @@ def test_dry_run_lists_what_the_erasure_then_deletes_and_nothing_else_changes(st
     # And every deleted object answered 404 when read back, and the DELETEs named only planned ids
     for item in record["items"]:
         if item["outcome"] == "deleted":
-            assert item["delete"]["status"] == 200
+            # a service DELETE answers 202 and its operation is polled to Succeeded (Services_Delete)
+            assert item["delete"]["status"] == (202 if item["family"] == "services" else 200)
             assert item["verification"]["status"] == 404
     deleted_paths = {last_segment(e) for e in deletes(sim)}
     assert deleted_paths == {i["id"] for i in record["items"]}
@@ -201,11 +213,77 @@ def test_every_message_delivered_twice_deletes_nothing_more_and_yields_the_same_
     assert [(i["family"], i["id"]) for i in record["items"]] == [(i["family"], i["id"]) for i in planned]
     ids = [last_segment(e) for e in deletes(sim)]
     assert len(ids) == len(set(ids)) == len(planned)  # one DELETE per object, however often messages came
+    # services answered 202: their operations were polled by (duplicated) delayed messages, never re-deleted
+    services = [i for i in record["items"] if i["family"] == "services"]
+    assert services
+    assert {(i["delete"]["status"], i["operation"]["status"], i["outcome"]) for i in services} == {
+        (202, "Succeeded", "deleted")
+    }
+    assert all(i["operation"]["polls"] >= 3 for i in services)
     assert (
         status(stack, f"{stack.api_url}/v1/requests/{done['id']}")["status"]
         == done["status"]
         == "completed_with_errors"
     )
+
+
+def test_a_service_delete_answering_202_is_polled_to_success_then_verified(stack, fresh):
+    sim = fresh
+    sim.set_service_lro(initial_status=202, polls_in_progress=2, outcome="Succeeded", retry_after=1)
+    services = {s for ids in sim.truth_by_workspace(PERSON).values() for s in ids["services"]}
+    assert len(services) == 6
+    done = approve_and_wait(stack, submit(stack, erasure(sim)).json())
+    record = record_of(stack, done)
+    items = {i["id"]: i for i in record["items"] if i["family"] == "services"}
+    assert set(items) == services
+    states = {o["service"]: o for o in sim.snapshot()["serviceOperations"]}
+    for service_id, item in items.items():
+        # Then the DELETE answered 202, its operation was polled NotStarted, Running, Succeeded, and only then
+        # the service was read back (404)
+        assert item["delete"]["status"] == 202
+        op = item["operation"]
+        assert (op["status"], op["polls"]) == ("Succeeded", 3)
+        assert op["id"] == states[service_id]["id"]
+        assert op["url"].endswith(f"/operations/{op['id']}")
+        assert f"/api{item['workspace']}/operations/" in op["url"]
+        assert op["at"] >= item["delete"]["at"]
+        assert item["verification"]["status"] == 404
+        assert item["outcome"] == "deleted"
+        assert states[service_id]["state"] == "Succeeded"
+    # One DELETE per service; each of its operation's polls came after it
+    sent = [last_segment(e) for e in deletes(sim) if "/services/" in e["path"]]
+    assert sorted(sent) == sorted(services)
+    assert not set(sim.truth(PERSON)["services"])
+    for entry in sim.log:
+        if "/operations/" in entry["path"]:
+            assert entry["method"] == "GET"
+            assert "api-version" not in entry.get("query", "")
+
+
+def test_a_service_delete_still_running_after_the_bound_is_pending_not_still_visible(stack, fresh):
+    sim = fresh
+    # Given a service whose deletion never finishes (only mlw-prod-01's one service of alice is in scope)
+    sim.set_service_lro(initial_status=202, polls_in_progress=10_000, outcome="Succeeded", retry_after=0)
+    ws_id = workspace_id(sim, "mlw-prod-01")
+    (service,) = sim.truth_by_workspace(PERSON)[ws_id]["services"]
+    done = approve_and_wait(stack, submit(stack, erasure(sim, scope={"workspaces": [ws_id]})).json())
+    record = record_of(stack, done)
+    (item,) = [i for i in record["items"] if i["family"] == "services"]
+    # Then the item is pending with its operation (still Running after the bound) and was not read back
+    assert item["id"] == service
+    assert item["outcome"] == "pending"
+    assert item["verification"] is None
+    assert item["operation"]["status"] == "Running"
+    assert item["operation"]["polls"] == 40
+    assert item["operation"]["url"].endswith("/operations/" + item["operation"]["id"])
+    # and the request does not claim completion
+    assert done["status"] == "completed_with_errors"
+    assert f"{service}: pending" in {e["reason"] for e in done["errors"]}
+    # The service is still there, the DELETE went once, and the operation was polled exactly the bound
+    assert service in sim.truth(PERSON)["services"]
+    assert [last_segment(e) for e in deletes(sim) if "/services/" in e["path"]] == [service]
+    (op,) = [o for o in sim.snapshot()["serviceOperations"] if o["service"] == service]
+    assert op["polls"] == 40
 
 
 def test_request_lifecycle_reject_and_cancel(stack, fresh):
@@ -256,11 +334,12 @@ def test_workspace_deletion_polls_the_operation_and_proves_the_workspace_gone(st
     done = approve_and_wait(stack, view, OFFICER_B)
     assert done["status"] == "completed", done["errors"]
     [item] = record_of(stack, done)["items"]
-    assert (item["endpoint"], item["outcome"], item["delete"]["status"]) == ("D1", "deleted", 202)
+    assert (item["endpoint"], item["outcome"], item["delete"]["status"]) == ("D1", "purged", 202)
     assert item["operation"]["status"] == "Succeeded"
     assert item["operation"]["polls"] >= 4
     assert item["verification"]["status"] == 404
     assert all(ws["id"] != arm_id for ws in sim.snapshot()["workspaces"])
+    assert sim.deleted_workspaces()[arm_id]["state"] == "purged"
     assert (
         len(
             [
@@ -299,7 +378,7 @@ def test_export_first_archives_the_workspace_then_deletes_it(stack, fresh):
     )
     assert sum(f["records"] for f in manifest["files"] if f["family"] == "runs") == runs > 0
     assert manifest["erasureRecord"]["path"].endswith("erasure-record.json")
-    assert record_of(stack, done)["items"][0]["outcome"] == "deleted"
+    assert record_of(stack, done)["items"][0]["outcome"] == "purged"
 
 
 @pytest.mark.parametrize(
@@ -317,3 +396,254 @@ def test_workspace_deletion_is_refused_without_a_matching_confirm(stack, fresh, 
     assert response.status_code == status
     assert response.headers["Content-Type"].startswith("application/problem+json")
     assert detail in json.dumps(response.json())
+
+
+# -- an erasure record that is true: purge, or a soft delete recorded as one ------------------------------------
+PURGE_API_VERSION = "2025-12-01"  # the product's default DSR_ARM_WORKSPACE_DELETE_API_VERSION
+
+
+def workspace_deletes(sim, arm_id):
+    return [
+        e
+        for e in sim.log
+        if e["method"] == "DELETE"
+        and e["host"] == "management.azure.com"
+        and unquote(e["path"]).lower() == arm_id.lower()
+    ]
+
+
+def runtime() -> Runtime:
+    rt = Runtime.create(Settings.from_env(), ManagedIdentityCredential(client_id=APP_CLIENT_ID))
+    rt.storage.ensure()
+    return rt
+
+
+def links_of(rt, request_id):
+    stored = rt.store.get_request(request_id)
+    assert stored is not None
+    return stored.links["workspaceErasure"]
+
+
+def checks_of(rt, request_id):
+    return [e for e in audit.trail(rt).entries(request_id) if e.action == workflow.WORKSPACE_CHECKED]
+
+
+def test_a_workspace_erasure_purges_it_and_the_record_says_purged(stack, fresh):
+    sim = fresh
+    sim.set_lro(polls_in_progress=1, outcome="Succeeded", retry_after=1, initial_status=202)
+    arm_id = workspace_id(sim)
+    held = next(w for w in sim.tenant.workspaces.values() if w.arm_id == arm_id).count()
+    view = submit(stack, delete_workspace(sim), headers=OFFICER_A).json()
+    done = approve_and_wait(stack, view, OFFICER_B)
+    assert done["status"] == "completed", done["errors"]
+    [item] = record_of(stack, done)["items"]
+    assert (item["outcome"], item["forceToPurge"], item["recoverableUntil"]) == ("purged", True, None)
+    assert item["apiVersion"] == PURGE_API_VERSION
+    # The one DELETE asked for the purge at an api-version that has forceToPurge
+    [sent] = workspace_deletes(sim, arm_id)
+    assert sent["query"] == {"api-version": PURGE_API_VERSION, "forceToPurge": "true"}
+    # And the simulator purged it: no data kept, nothing to recover
+    entry = sim.deleted_workspaces()[arm_id]
+    assert (entry["state"], entry["purgedBy"], entry["objectsRetained"]) == ("purged", "forceToPurge", 0)
+    assert entry["objectsAtDeletion"] == held > 0
+    with pytest.raises(KeyError):
+        sim.recover_workspace(arm_id)
+    # A later check reads it again: still 404, recorded with its time on the request and in the audit trail
+    rt = runtime()
+    follow = links_of(rt, done["id"])[arm_id]
+    assert (follow["outcome"], follow["final"], follow["checks"]) == ("purged", False, [])
+    assert workflow.recheck_workspace_erasures(rt, utcnow())["checked"] == 0  # not due yet
+    later = utcnow() + dt.timedelta(hours=workflow.WORKSPACE_RECHECK_HOURS, minutes=1)
+    assert workflow.recheck_workspace_erasures(rt, later)["checked"] >= 1
+    follow = links_of(rt, done["id"])[arm_id]
+    assert follow["final"] is True
+    assert [c["status"] for c in follow["checks"]] == [404]
+    assert follow["confirmedAt"] == follow["checks"][0]["at"]
+    [entry] = checks_of(rt, done["id"])
+    assert (entry.details["workspace"], entry.details["status"], entry.details["final"]) == (
+        arm_id,
+        404,
+        True,
+    )
+    # At least once: another run finds nothing due and records nothing more
+    workflow.recheck_workspace_erasures(rt, later + dt.timedelta(days=30))
+    assert len(checks_of(rt, done["id"])) == 1
+    assert status(stack, f"{stack.api_url}/v1/requests/{done['id']}")["related"]["workspaceErasure"][arm_id][
+        "final"
+    ]
+
+
+def test_a_chosen_soft_delete_is_recorded_as_recoverable_until_a_date(stack, fresh):
+    sim = fresh
+    sim.set_lro(polls_in_progress=0, outcome="Succeeded", retry_after=1, initial_status=202)
+    arm_id = workspace_id(sim)
+    normal = stack.host_processes[0]
+    stack.stop_host(normal)
+    stack.start_host(DSR_WORKSPACE_PURGE="false")
+    try:
+        view = submit(stack, delete_workspace(sim), headers=OFFICER_A).json()
+        done = approve_and_wait(stack, view, OFFICER_B)
+    finally:
+        stack.stop_host(stack.host_processes[0])
+        stack.start_host()
+    assert done["status"] == "completed", done["errors"]
+    [item] = record_of(stack, done)["items"]
+    entry = sim.deleted_workspaces()[arm_id]
+    assert entry["state"] == "soft-deleted"
+    assert entry["objectsRetained"] > 0
+    # The record says what happened, and the date is no earlier than the simulator's own retention end
+    assert item["forceToPurge"] is False
+    assert "DSR_WORKSPACE_PURGE" in item["noPurgeReason"]
+    assert item["outcome"] == f"soft-deleted, recoverable until {item['recoverableUntil']}"
+    recorded = dt.datetime.fromisoformat(item["recoverableUntil"])
+    really = dt.datetime.fromisoformat(entry["recoverableUntil"])
+    assert really <= recorded < really + dt.timedelta(minutes=5)
+    [sent] = workspace_deletes(sim, arm_id)
+    assert "forceToPurge" not in sent["query"]
+    # A check within the retention period sees 404 and waits for its end; one after it records the end
+    rt = runtime()
+    assert workflow.recheck_workspace_erasures(rt, utcnow() + dt.timedelta(days=1, minutes=1))["checked"] >= 1
+    follow = links_of(rt, done["id"])[arm_id]
+    assert follow["final"] is False
+    assert dt.datetime.fromisoformat(follow["nextCheckAt"]) <= recorded + dt.timedelta(minutes=1)
+    sim.expire_soft_deleted(recorded.timestamp() + 1)
+    assert sim.deleted_workspaces()[arm_id]["purgedBy"] == "retention expired"
+    workflow.recheck_workspace_erasures(rt, recorded + dt.timedelta(minutes=2))
+    follow = links_of(rt, done["id"])[arm_id]
+    assert follow["final"] is True
+    assert follow["outcome"].startswith(f"soft-deleted; its retention ended {item['recoverableUntil']}")
+    assert [c["status"] for c in follow["checks"]] == [404, 404]
+    assert [e.details["final"] for e in checks_of(rt, done["id"])] == [False, True]
+
+
+def test_a_soft_deleted_workspace_that_is_recovered_is_caught_by_the_later_check(stack, fresh):
+    sim = fresh
+    sim.set_lro(initial_status=200)
+    arm_id = workspace_id(sim)
+    rt = runtime()
+    # Given an erasure that soft-deleted a workspace (DELETE at the seed's api-version, which cannot purge)
+    response = rt.aml.request(
+        "DELETE", rt.settings.arm_base_url + unquote(arm_id) + "?api-version=2019-11-01"
+    )
+    assert response.status_code == 200
+    assert sim.deleted_workspaces()[arm_id]["state"] == "soft-deleted"
+    until = utcnow() + dt.timedelta(days=14)
+    request = DsrRequest(
+        id=str(uuid.uuid4()),
+        type="erasure",
+        subject=None,
+        scope={"workspaces": [arm_id]},
+        received_at=utcnow(),
+        status="completed",
+        stage="done",
+        delete_workspace={"confirm": WS_NAME},
+    )
+    record = {
+        "items": [
+            {
+                "family": "workspace",
+                "workspace": arm_id,
+                "outcome": f"soft-deleted, recoverable until {until.isoformat()}",
+                "forceToPurge": False,
+                "recoverableUntil": until.isoformat(),
+                "verification": {"status": 404, "at": utcnow().isoformat()},
+            }
+        ]
+    }
+    workflow._follow_workspace_erasures(request, record)
+    rt.store.create_request(request)
+    # When someone recovers it within the retention period
+    sim.recover_workspace(arm_id)
+    counts = workflow.recheck_workspace_erasures(rt, utcnow() + dt.timedelta(days=1, minutes=1))
+    # Then the check sees it again and says so on the request and in the audit trail
+    assert counts["visible"] >= 1
+    stored = rt.store.get_request(request.id)
+    assert stored is not None
+    follow = stored.links["workspaceErasure"][arm_id]
+    assert follow["final"] is True
+    assert follow["checks"][-1]["status"] == 200
+    assert follow["outcome"].startswith("visible again")
+    assert any(e["workspace"] == arm_id and e["reason"] == follow["outcome"] for e in stored.errors)
+    [entry] = checks_of(rt, request.id)
+    assert entry.details["status"] == 200
+
+
+@pytest.mark.parametrize("initial_status", [200, 202])
+def test_a_redelivered_message_after_a_lost_delete_answer_sends_no_second_delete(
+    stack, fresh, monkeypatch, initial_status
+):
+    sim = fresh
+    # 200: the DELETE purges at once; 202: a long-running operation whose URLs were lost with the answer
+    sim.set_lro(polls_in_progress=1, retry_after=1, initial_status=initial_status)
+    arm_id = workspace_id(sim)
+    ws = next(w for w in sim.tenant.workspaces.values() if w.arm_id == arm_id)
+    rt = Runtime.create(Settings.from_env(), ManagedIdentityCredential(client_id=APP_CLIENT_ID))
+    rt.storage.ensure()
+    request = DsrRequest(
+        id=str(uuid.uuid4()),
+        type="erasure",
+        subject=None,
+        scope={"workspaces": [arm_id]},
+        received_at=utcnow(),
+        status="running",
+        stage="done",
+        delete_workspace={"confirm": WS_NAME},
+    )
+    rt.store.create_request(request)
+    task = Task(
+        request.id,
+        "ws-probe-delete",
+        "workspace-delete",
+        workspace=WorkspaceRef(ws.subscription_id, ws.resource_group, ws.name, ws.location),
+    )
+    rt.store.create_tasks([task])
+    # Given a worker that dies right after the DELETE was answered, before it saved anything
+    real = rt.aml.request
+
+    def dies_after_delete(method, url, **kwargs):
+        response = real(method, url, **kwargs)
+        if method == "DELETE":
+            raise RuntimeError("the worker died")
+        return response
+
+    monkeypatch.setattr(rt.aml, "request", dies_after_delete)
+    with pytest.raises(RuntimeError, match="died"):
+        tasks.execute(rt, request.id, task.task_id)
+    monkeypatch.setattr(rt.aml, "request", real)
+    assert len(workspace_deletes(sim, arm_id)) == 1
+    # When its message is delivered again (the lease has run out)
+    stored = rt.store.get_task(request.id, task.task_id)
+    assert stored is not None
+    assert stored.checkpoint["phase"] == "sending"
+    stored.lease_until = utcnow() - dt.timedelta(minutes=1)
+    rt.store.update_task(stored)
+    if initial_status == 200:
+        assert tasks.execute(rt, request.id, task.task_id) == "done"
+    else:
+        # the workspace says Deleting: the task waits for its 404 (delayed messages, run by the host)
+        assert tasks.execute(rt, request.id, task.task_id) == "waiting"
+        [op] = sim.snapshot()["operations"]
+        assert op["purge"] is True
+        status_url = (
+            f"{rt.settings.arm_base_url}/subscriptions/{ws.subscription_id}/providers/"
+            f"Microsoft.MachineLearningServices/locations/{ws.location}/workspaceOperationsStatus/{op['id']}"
+        )
+        # ARM finishes the operation whether or not anyone polls it; the simulator needs a poll
+        polled = [
+            rt.aml.get_json(status_url, params={"api-version": "2019-11-01"})["status"] for _ in range(2)
+        ]
+        assert polled == ["InProgress", "Succeeded"]
+    deadline = time.monotonic() + 90
+    while (current := rt.store.get_task(request.id, task.task_id)) is not None and current.status != "done":
+        assert time.monotonic() < deadline, current.checkpoint
+        time.sleep(0.5)
+    assert tasks.execute(rt, request.id, task.task_id) == "duplicate"
+    # Then no second DELETE went out, and the record still says what happened
+    assert len(workspace_deletes(sim, arm_id)) == 1
+    done = rt.store.get_task(request.id, task.task_id)
+    assert done is not None
+    entry = done.checkpoint["entry"]
+    assert (entry["outcome"], entry["verification"]["status"]) == ("purged", 404)
+    state = "gone" if initial_status == 200 else "Deleting"
+    assert entry["delete"]["note"] == f"sent before; workspace {state}"
+    assert sim.deleted_workspaces()[arm_id]["state"] == "purged"

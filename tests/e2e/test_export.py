@@ -101,6 +101,16 @@ def test_export_equals_ground_truth_and_tokens_stay_on_azure_hosts(stack, sim):
     assert longest[("$skipToken", "azure.com")] >= 1  # ARM workspace lists
     assert max(c for (t, _h), c in longest.items() if t == "$skipToken" and _h != "azure.com") >= 2  # models
     assert longest[("$continuationtoken", "api.azureml.ms")] >= 2  # run history, after discovery
+    # And a run's artifacts were listed through its dataContainerId (dcid.<runId>), never the bare run id,
+    # which names no container (the service answers an empty list there)
+    assert report.records["artifacts"] == len(sim.truth(PERSON)["artifacts"]) == 56
+    containers = [
+        e["path"].rsplit("/", 1)[-1] for e in log if "/artifacts/origins/ExperimentRun/" in e["path"]
+    ]
+    assert containers
+    assert all(c.startswith("dcid.") for c in containers), containers
+    alice_runs = set(sim.truth(PERSON)["runs"])
+    assert {c.removeprefix("dcid.") for c in containers} == alice_runs
     # And datastores were read without their secrets
     datastore_calls = [e for e in log if "/datastores" in e["path"]]
     assert datastore_calls
@@ -258,3 +268,55 @@ def test_every_persons_export_equals_their_ground_truth(stack, sim, person):
     report = read_package(container_client(stack), view["id"])
     assert report.compare(sim.reachable(person)) == {}
     assert report.duplicates == []
+
+
+PIPELINE_FAMILIES = (
+    "pipeline_experiments",
+    "pipeline_graphs",
+    "pipeline_modules",
+    "pipeline_templates",
+    "pipeline_datasources",
+)
+
+
+def test_the_manifest_counts_other_peoples_pipeline_objects_without_naming_them_or_their_runs(stack, sim):
+    # Given alice's export, which reads everyone's pipeline runs (her module can sit in someone else's pipeline)
+    view = run_export(stack, export_body(sim))
+    assert view["status"] == "completed", view["errors"]
+    report = read_package(container_client(stack), view["id"])
+    manifest = report.manifest
+    text = json.dumps(manifest)
+    # Then no other person's pipeline object id nor run id appears anywhere in the manifest
+    # (an object that names no creator and sits in her own pipeline graph is exported with it: the contract
+    # cannot tell it is someone else's, docs/azure-fidelity.md; so "other people's" = theirs AND not hers by rule)
+    others = [key for key in sim.people if key != PERSON]
+    hers = sim.reachable(PERSON)
+    foreign = {
+        (key, family, object_id)
+        for key in others
+        for family in (*PIPELINE_FAMILIES, "runs")
+        for object_id in sim.truth(key)[family]
+        if object_id not in hers[family]
+    }
+    assert {f for f in foreign if f[1] != "runs"}, (
+        "the demo tenant should hold other people's pipeline objects"
+    )
+    assert [f for f in foreign if f[2] in text] == []
+    # And the manifest says how many it fetched and did not name: every pipeline object read, minus those named
+    withheld = manifest["pipelineObjectsOfOthers"]
+    fetched = {
+        (e["host"].split(".", 1)[0], e["path"].split("/providers/", 1)[1])
+        for e in sim.log
+        if e["method"] == "GET"
+        and re.search(r"/(Experiments|Graphs|Modules|Templates|DataSources)/[^/]+$", e["path"])
+    }
+    assert (
+        withheld["count"]
+        == sum(withheld["byKind"].values())
+        == len(fetched) - len(manifest["pipelineObjects"])
+    )
+    assert withheld["count"] >= 3
+    assert withheld["why"]
+    # And what it does name includes alice's own objects
+    mine = {object_id for family in PIPELINE_FAMILIES for object_id in sim.truth(PERSON)[family]}
+    assert {o["id"] for o in manifest["pipelineObjects"]} & mine

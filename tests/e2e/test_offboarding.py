@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 import uuid
 
 import pytest
@@ -14,7 +13,7 @@ from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from devtools.amlsim.fixture import demo_tenant
 from devtools.demo import container_client, wait
-from devtools.stack import APP_CLIENT_ID, TENANT_ID
+from devtools.stack import APP_CLIENT_ID, TENANT_ID, wait_for
 
 DELETABLE = ("services", "images", "models", "assets")
 
@@ -81,16 +80,6 @@ def envelope(kind, data, event_id):
 def requests_of(stack, sim, key):
     found = get(stack, "requests", subjectObjectId=sim.tenant.people[key].object_id)["value"]
     return [r for r in found if r["source"] == "offboarding"]
-
-
-def wait_for(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.3)
 
 
 def owned(sim, key):

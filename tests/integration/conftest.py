@@ -1,7 +1,10 @@
 """The keyless Runtime the integration tests share: Azurite over https, tokens from the managed-identity
-endpoint, the product's storage objects created."""
+endpoint, the product's storage objects created. `make_runtime(**settings)` builds one with extra settings
+(names from shared.settings); `rt` is the plain one."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import pytest
 from azure.identity import ManagedIdentityCredential
@@ -11,22 +14,34 @@ from shared.runtime import Runtime
 from shared.settings import Settings
 from tests.conftest import APP_CLIENT_ID
 
+MakeRuntime = Callable[..., Runtime]
+
 
 @pytest.fixture
-def rt(azurite, identity_endpoint, tls, monkeypatch) -> Runtime:
+def make_runtime(azurite, identity_endpoint, tls, monkeypatch) -> MakeRuntime:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls[0]))
     for key, value in identity_endpoint.environment().items():
         monkeypatch.setenv(key, value)
-    settings = Settings.from_env(
-        {
-            names.STORAGE_BLOB_URI: azurite.url("blob"),
-            names.STORAGE_QUEUE_URI: azurite.url("queue"),
-            names.STORAGE_TABLE_URI: azurite.url("table"),
-            names.IDENTITY_CLIENT_ID: APP_CLIENT_ID,
-            names.PSEUDONYM_KEY: "test-key",
-            names.PACKAGE_RETENTION_DAYS: "30",
-        }
-    )
-    runtime = Runtime.create(settings, ManagedIdentityCredential(client_id=APP_CLIENT_ID))
-    runtime.storage.ensure()
-    return runtime
+
+    def make(ensure: bool = True, **extra: str) -> Runtime:
+        settings = Settings.from_env(
+            {
+                names.STORAGE_BLOB_URI: azurite.url("blob"),
+                names.STORAGE_QUEUE_URI: azurite.url("queue"),
+                names.STORAGE_TABLE_URI: azurite.url("table"),
+                names.IDENTITY_CLIENT_ID: APP_CLIENT_ID,
+                names.PSEUDONYM_KEY: "test-key",
+                **{getattr(names, key): value for key, value in extra.items()},
+            }
+        )
+        runtime = Runtime.create(settings, ManagedIdentityCredential(client_id=APP_CLIENT_ID))
+        if ensure:
+            runtime.storage.ensure()
+        return runtime
+
+    return make
+
+
+@pytest.fixture
+def rt(make_runtime: MakeRuntime) -> Runtime:
+    return make_runtime(PACKAGE_RETENTION_DAYS="30")

@@ -18,7 +18,6 @@ from typing import Any
 
 import certifi
 import pytest
-from azure.identity import ManagedIdentityCredential
 from azure.storage.queue import QueueClient
 
 from shared import callbacks
@@ -26,8 +25,6 @@ from shared import settings as names
 from shared.matching import Subject
 from shared.model import DsrRequest, utcnow
 from shared.runtime import Runtime
-from shared.settings import Settings
-from tests.conftest import APP_CLIENT_ID
 
 SIGNING_KEY = "callback-signing-key-for-tests-0123456789"
 SUBJECT = Subject("0a1b2c3d-0000-4000-8000-00000000c0b1", "carol@contoso.com", "carol.jones@contoso.com")
@@ -80,23 +77,10 @@ def receiver(tls: tuple[Path, Path]) -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def rt(azurite, identity_endpoint, tls, receiver, monkeypatch) -> Iterator[Runtime]:
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls[0]))
-    for key, value in identity_endpoint.environment().items():
-        monkeypatch.setenv(key, value)
-    settings = Settings.from_env(
-        {
-            names.STORAGE_BLOB_URI: azurite.url("blob"),
-            names.STORAGE_QUEUE_URI: azurite.url("queue"),
-            names.STORAGE_TABLE_URI: azurite.url("table"),
-            names.IDENTITY_CLIENT_ID: APP_CLIENT_ID,
-            names.PSEUDONYM_KEY: "test-key",
-            names.CALLBACK_ALLOWED_HOSTS: f"127.0.0.1:{receiver.port}",
-            names.CALLBACK_SIGNING_KEY: SIGNING_KEY,
-        }
+def rt(make_runtime, receiver) -> Iterator[Runtime]:
+    runtime = make_runtime(
+        CALLBACK_ALLOWED_HOSTS=f"127.0.0.1:{receiver.port}", CALLBACK_SIGNING_KEY=SIGNING_KEY
     )
-    runtime = Runtime.create(settings, ManagedIdentityCredential(client_id=APP_CLIENT_ID))
-    runtime.storage.ensure()
     queue(runtime).clear_messages()  # also the invisible (delayed) messages of an earlier test
     yield runtime
     queue(runtime).clear_messages()

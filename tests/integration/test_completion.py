@@ -9,35 +9,18 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from azure.identity import ManagedIdentityCredential
 
 from shared import settings as names
 from shared import tasks, workflow
 from shared.matching import Subject
 from shared.model import DsrRequest, Task, utcnow
-from shared.runtime import Runtime
-from shared.settings import Settings
-from tests.conftest import APP_CLIENT_ID
 
 TASKS = 300
 
 
 @pytest.fixture
-def rt(azurite, identity_endpoint, tls, monkeypatch):
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls[0]))
-    for key, value in identity_endpoint.environment().items():
-        monkeypatch.setenv(key, value)
-    settings = Settings.from_env(
-        {
-            names.STORAGE_BLOB_URI: azurite.url("blob"),
-            names.STORAGE_QUEUE_URI: azurite.url("queue"),
-            names.STORAGE_TABLE_URI: azurite.url("table"),
-            names.IDENTITY_CLIENT_ID: APP_CLIENT_ID,
-            names.PSEUDONYM_KEY: "test-key",
-        }
-    )
-    runtime = Runtime.create(settings, ManagedIdentityCredential(client_id=APP_CLIENT_ID))
-    runtime.storage.ensure()
+def rt(make_runtime):
+    runtime = make_runtime()
     for queue in (names.WORK_QUEUE, names.FINALIZE_QUEUE):
         runtime.storage.queue_service.get_queue_client(queue).clear_messages()
     return runtime

@@ -12,29 +12,13 @@ import json
 
 import pytest
 import requests
-from azure.identity import ManagedIdentityCredential
 
 from shared import settings as names
-from shared.runtime import Runtime
-from shared.settings import Settings
-from tests.conftest import APP_CLIENT_ID
 
 
 @pytest.fixture
-def runtime(azurite, identity_endpoint, tls, monkeypatch):
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls[0]))
-    for key, value in identity_endpoint.environment().items():
-        monkeypatch.setenv(key, value)
-    settings = Settings.from_env(
-        {
-            names.STORAGE_BLOB_URI: azurite.url("blob"),
-            names.STORAGE_QUEUE_URI: azurite.url("queue"),
-            names.STORAGE_TABLE_URI: azurite.url("table"),
-            names.IDENTITY_CLIENT_ID: APP_CLIENT_ID,
-            names.PSEUDONYM_KEY: "test-key",
-        }
-    )
-    return Runtime.create(settings, ManagedIdentityCredential(client_id=APP_CLIENT_ID))
+def runtime(make_runtime):
+    return make_runtime(ensure=False)  # the tests create the storage objects themselves
 
 
 def test_storage_clients_use_managed_identity_tokens(runtime, identity_endpoint):

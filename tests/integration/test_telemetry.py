@@ -8,7 +8,6 @@ import time
 import uuid
 
 import pytest
-from azure.identity import ManagedIdentityCredential
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
@@ -17,27 +16,11 @@ from shared import tasks, telemetry
 from shared.matching import Subject
 from shared.model import DsrRequest, Task, utcnow
 from shared.runtime import Runtime
-from shared.settings import Settings
-from tests.conftest import APP_CLIENT_ID
 
 
 @pytest.fixture
-def runtime(azurite, identity_endpoint, tls, monkeypatch) -> Runtime:
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls[0]))
-    for key, value in identity_endpoint.environment().items():
-        monkeypatch.setenv(key, value)
-    settings = Settings.from_env(
-        {
-            names.STORAGE_BLOB_URI: azurite.url("blob"),
-            names.STORAGE_QUEUE_URI: azurite.url("queue"),
-            names.STORAGE_TABLE_URI: azurite.url("table"),
-            names.IDENTITY_CLIENT_ID: APP_CLIENT_ID,
-            names.PSEUDONYM_KEY: "test-key",
-        }
-    )
-    rt = Runtime.create(settings, ManagedIdentityCredential(client_id=APP_CLIENT_ID))
-    rt.storage.ensure()
-    return rt
+def runtime(make_runtime) -> Runtime:
+    return make_runtime()
 
 
 @pytest.fixture

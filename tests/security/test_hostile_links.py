@@ -140,3 +140,35 @@ def test_a_hostile_operation_url_of_a_workspace_deletion_is_not_polled(
         "errors"
     ]
     assert attacker.requests == []
+
+
+def test_a_hostile_operation_url_of_a_service_deletion_is_not_polled(
+    api: Api, hostile: Any, attacker: Attacker
+) -> None:
+    # Given service DELETEs that answer 202 with an Operation-Location on a foreign host
+    assert hostile.service_lro.initial_status == 202  # the simulator's default
+    hostile.set_hostile_links(
+        True, base=f"https://127.0.0.1:{attacker.https_port}", kinds=["operationLocation"]
+    )
+    services = set(hostile.truth("alice")["services"])
+    body = {
+        "type": "erasure",
+        "subject": subject_of(hostile),
+        "scope": {"subscriptions": subscriptions(hostile)},
+    }
+    submitted = api.call("POST", "v1/requests", OFFICER, body=body)
+    assert api.call("POST", f"v1/requests/{submitted.json()['id']}:approve", OFFICER_2).status_code == 200
+    view = api.wait(submitted.json()["id"])
+    # Then nothing reached the foreign host, no operation was polled anywhere, each service got one DELETE,
+    # and each is reported pending (its deletion cannot be followed), never deleted
+    assert attacker.requests == []
+    assert [e for e in hostile.log if "/operations/" in e["path"]] == []
+    sent = sorted(
+        e["path"].rsplit("/", 1)[-1]
+        for e in hostile.log
+        if e["method"] == "DELETE" and "/services/" in e["path"]
+    )
+    assert sent == sorted(services)
+    assert view["status"] == "completed_with_errors"
+    pending = {e["reason"] for e in view["errors"] if e["family"] == "services"}
+    assert pending == {f"{s}: pending" for s in services}

@@ -125,6 +125,35 @@ def test_4xx_is_final_and_carries_the_arm_error_code():
     assert len(script.sent) == 1
 
 
+def test_model_management_errors_are_read_in_their_own_top_level_shape():
+    # modelManagement.json 2019-09-30 ModelErrorResponse: {code, statusCode, message, details} at the top
+    mms = {
+        "code": "Conflict",
+        "statusCode": 409,
+        "message": "Model 'm:1' is used by image i:1.",
+        "details": [{"code": "DependentResourceExists", "target": "i:1", "message": "used"}],
+    }
+    c, _, _ = client(
+        [
+            (409, mms),
+            (404, {"code": "ServiceNotFound", "statusCode": 404, "message": "Service 's' was not found."}),
+            (400, {"error": {"code": "BadArm", "message": "arm shape"}}),
+            (400, {"unexpected": True}),
+        ]
+    )
+    found = []
+    for _ in range(4):
+        with pytest.raises(AmlError) as err:
+            c.request("DELETE", BASE)
+        found.append((err.value.status, err.value.code, err.value.message))
+    assert found == [
+        (409, "Conflict", "Model 'm:1' is used by image i:1."),
+        (404, "ServiceNotFound", "Service 's' was not found."),
+        (400, "BadArm", "arm shape"),
+        (400, "HTTP400", '{"unexpected": true}'),
+    ]
+
+
 def test_short_429_waits_in_process_long_429_goes_back_to_the_caller():
     c, _, sleeps = client([(429, {}, {"Retry-After": "3"}), (200, {"value": []})], max_inprocess_wait=5)
     assert c.get_json(BASE) == {"value": []}

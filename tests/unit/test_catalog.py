@@ -28,8 +28,8 @@ def test_paths_per_service():
         ENDPOINTS["E6"].render(**WS_VALUES, experimentName="exp")
         == "/history/v1.0" + WS_PATH + "/experiments/exp/runs"
     )
-    assert ENDPOINTS["E10"].render(**WS_VALUES, runId="r1") == (
-        "/artifact/v1.0" + WS_PATH + "/artifacts/origins/ExperimentRun/containers/r1"
+    assert ENDPOINTS["E10"].render(**WS_VALUES, containerId="dcid.r1") == (
+        "/artifact/v1.0" + WS_PATH + "/artifacts/origins/ExperimentRun/containers/dcid.r1"
     )
     assert (
         ENDPOINTS["E14"].render(**WS_VALUES, name="blob") == "/datastore/v1.0" + WS_PATH + "/datastores/blob"

@@ -67,7 +67,9 @@ def _workspace(client: Client, ws: dict[str, Any]) -> Iterator[tuple[str, str, d
         for run in runs:
             yield "runs", "E6", run
             yield "runs", "E7", _get(client, client.url("experiments", f"{base}/runs/{run['runId']}", loc))
-            container = f"/artifact/v1.0{path}/artifacts/origins/ExperimentRun/containers/{run['runId']}"
+            container = (
+                f"/artifact/v1.0{path}/artifacts/origins/ExperimentRun/containers/{run['dataContainerId']}"
+            )
             artifacts, _ = client.walk(client.url("experiments", container, loc))
             for artifact in artifacts:
                 yield "artifacts", "E10", artifact

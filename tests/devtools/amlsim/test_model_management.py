@@ -69,16 +69,28 @@ def test_not_found_and_api_version(client: Client) -> None:
     ):
         response = client.get(url(client, f"/{kind}/nope"), ARM_VERSION)
         assert response.status_code == 404
-        assert response.json()["error"]["code"] == code
+        # modelManagement.json ModelErrorResponse: top-level {code, statusCode, message, details}
+        assert response.json() == {
+            "code": code,
+            "statusCode": 404,
+            "message": f"{code[: -len('NotFound')]} 'nope' was not found.",
+            "details": [],
+        }
     missing = client.get(url(client, "/models"))
     assert missing.status_code == 400
-    assert missing.json()["error"]["code"] == "MissingApiVersionParameter"
+    assert missing.json()["code"] == "MissingApiVersionParameter"
+    assert missing.json()["statusCode"] == 400
+    assert "error" not in missing.json()
     assert client.delete(url(client, "/models/churn-r1:1")).status_code == 400
 
 
 def test_delete_answers_200_then_204(client: Client, sim: Simulator) -> None:
     assert "nlp-svc-r1" in sim.truth("carol")["services"]
-    first = client.delete(url(client, "/services/nlp-svc-r1"), ARM_VERSION)
+    sim.set_service_lro(initial_status=200)
+    try:
+        first = client.delete(url(client, "/services/nlp-svc-r1"), ARM_VERSION)
+    finally:
+        sim.set_service_lro()
     assert first.status_code == 200
     assert client.get(url(client, "/services/nlp-svc-r1"), ARM_VERSION).status_code == 404
     again = client.delete(url(client, "/services/nlp-svc-r1"), ARM_VERSION)
@@ -90,17 +102,23 @@ def test_delete_answers_200_then_204(client: Client, sim: Simulator) -> None:
     assert client.delete(url(client, f"/assets/{assets[1]['id']}"), ARM_VERSION).status_code == 204
 
 
-def test_model_used_by_image_and_image_used_by_service_conflict_until_dependents_go(client: Client) -> None:
+def test_model_used_by_image_and_image_used_by_service_conflict_until_dependents_go(
+    client: Client, sim: Simulator
+) -> None:
     model = client.delete(url(client, "/models/churn-r1:1"), ARM_VERSION)
     assert model.status_code == 409
-    assert model.json()["error"]["code"] == "Conflict"
-    assert "churn-img-r1:1" in model.json()["error"]["message"]
-    assert [d["target"] for d in model.json()["error"]["details"]] == ["churn-img-r1:1"]
+    assert (model.json()["code"], model.json()["statusCode"]) == ("Conflict", 409)
+    assert "churn-img-r1:1" in model.json()["message"]
+    assert [d["target"] for d in model.json()["details"]] == ["churn-img-r1:1"]
     image = client.delete(url(client, "/images/churn-img-r1:1"), ARM_VERSION)
     assert image.status_code == 409
-    assert [d["target"] for d in image.json()["error"]["details"]] == ["churn-svc-r1"]
+    assert [d["target"] for d in image.json()["details"]] == ["churn-svc-r1"]
     assert client.get(url(client, "/models/churn-r1:1"), ARM_VERSION).status_code == 200  # nothing went
-    assert client.delete(url(client, "/services/churn-svc-r1"), ARM_VERSION).status_code == 200
+    sim.set_service_lro(initial_status=200)
+    try:
+        assert client.delete(url(client, "/services/churn-svc-r1"), ARM_VERSION).status_code == 200
+    finally:
+        sim.set_service_lro()
     assert client.delete(url(client, "/images/churn-img-r1:1"), ARM_VERSION).status_code == 200
     assert client.delete(url(client, "/models/churn-r1:1"), ARM_VERSION).status_code == 200
     assert client.delete(url(client, "/models/churn-r1:1"), ARM_VERSION).status_code == 204
@@ -111,8 +129,68 @@ def test_alices_model_used_by_bobs_image_cannot_go(client: Client, sim: Simulato
     assert "fraud-img-r1:1" in sim.truth("bob")["images"]
     response = client.delete(url(client, "/models/churn-r1:2"), ARM_VERSION)
     assert response.status_code == 409
-    assert [d["target"] for d in response.json()["error"]["details"]] == ["fraud-img-r1:1"]
+    assert [d["target"] for d in response.json()["details"]] == ["fraud-img-r1:1"]
     # and carol's service runs on alice's image churn-img-r1:2
     image = client.delete(url(client, "/images/churn-img-r1:2"), ARM_VERSION)
     assert image.status_code == 409
-    assert [d["target"] for d in image.json()["error"]["details"]] == ["churn-svc-r1-b"]
+    assert [d["target"] for d in image.json()["details"]] == ["churn-svc-r1-b"]
+
+
+def test_service_delete_answers_202_and_the_operation_runs_before_the_service_goes(
+    client: Client, sim: Simulator
+) -> None:
+    # Given the default: a service DELETE is a long-running operation (Services_Delete 202, Operations_Get)
+    sim.set_service_lro(polls_in_progress=2, retry_after=3)
+    assert "nlp-svc-r1" in sim.truth("carol")["services"]
+    first = client.delete(url(client, "/services/nlp-svc-r1"), ARM_VERSION)
+    assert first.status_code == 202
+    assert first.content == b""
+    location = first.headers["Operation-Location"]
+    assert first.headers["Retry-After"] == "3"
+    prefix = client.url("modelmanagement", MMS + "/operations/")
+    assert location.startswith(prefix)
+    op_id = location[len(prefix) :]
+    # While it runs the service is still there, and a second DELETE names the same operation
+    assert client.get(url(client, "/services/nlp-svc-r1"), ARM_VERSION).status_code == 200
+    again = client.delete(url(client, "/services/nlp-svc-r1"), ARM_VERSION)
+    assert (again.status_code, again.headers["Operation-Location"]) == (202, location)
+    states = []
+    for _ in range(3):
+        poll = client.get(location)  # Operations_Get takes no api-version
+        assert poll.status_code == 200
+        body = poll.json()
+        assert (body["id"], body["operationType"]) == (op_id, "Delete")
+        states.append(body["state"])
+        if body["state"] != "Succeeded":
+            assert poll.headers["Retry-After"] == "3"
+            assert client.get(url(client, "/services/nlp-svc-r1"), ARM_VERSION).status_code == 200
+    assert states == ["NotStarted", "Running", "Succeeded"]
+    assert "endTime" in body
+    assert "error" not in body
+    # Then it is gone: 404 in model management's shape, and a DELETE now finds nothing (204)
+    gone = client.get(url(client, "/services/nlp-svc-r1"), ARM_VERSION)
+    assert (gone.status_code, gone.json()["code"]) == (404, "ServiceNotFound")
+    assert client.delete(url(client, "/services/nlp-svc-r1"), ARM_VERSION).status_code == 204
+    assert "nlp-svc-r1" not in sim.truth("carol")["services"]
+    missing = client.get(client.url("modelmanagement", MMS + "/operations/nope"))
+    assert (missing.status_code, missing.json()["code"], missing.json()["statusCode"]) == (
+        404,
+        "OperationNotFound",
+        404,
+    )
+
+
+def test_a_failed_service_delete_operation_keeps_the_service_and_says_why(
+    client: Client, sim: Simulator
+) -> None:
+    sim.set_service_lro(polls_in_progress=0, outcome="Failed", retry_after=None)
+    try:
+        first = client.delete(url(client, "/services/churn-svc-r1"), ARM_VERSION)
+    finally:
+        sim.set_service_lro()
+    assert first.status_code == 202
+    assert "Retry-After" not in first.headers
+    body = client.get(first.headers["Operation-Location"]).json()
+    assert body["state"] == "Failed"
+    assert (body["error"]["code"], body["error"]["statusCode"]) == ("ServiceDeletionFailed", 500)
+    assert client.get(url(client, "/services/churn-svc-r1"), ARM_VERSION).status_code == 200

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from azure.storage.queue import QueueClient, QueueServiceClient, TextBase64Encod
 from devtools.amlsim.identity import IdentityEndpoint
 from devtools.azurite import Azurite
 from devtools.funchost import FunctionHost
+from devtools.stack import wait_for as stack_wait_for
 from tests.conftest import APP_CLIENT_ID, ROOT
 
 HERE = Path(__file__).resolve().parent
@@ -29,15 +29,9 @@ T = TypeVar("T")
 def wait_for(
     probe: Callable[[], T], timeout: float = 15.0, interval: float = 0.05, what: str = "condition"
 ) -> T:
-    """Poll `probe` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what} (last value: {value!r})")
-        time.sleep(interval)
+    """The stack's polling helper with this folder's shorter defaults."""
+    value: T = stack_wait_for(probe, timeout, interval, what)
+    return value
 
 
 @pytest.fixture
