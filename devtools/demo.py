@@ -1,10 +1,11 @@
 """`make demo`: the main job end to end on the local stack.
 
-Starts Azurite (keyless), the Azure ML simulator (demo tenant) and the local Functions host; exports one person's
-data with the `dsr` command line (submit, status --watch with its progress bars, download with every sha-256
-checked); prints what the package holds; checks it against the simulator's ground truth (that person's records,
-nobody else's); then an erasure dry run, an approved erasure and an offboarding event through the HTTP API;
-stops; exits 0 or 1.
+Starts Azurite (keyless), the Azure ML simulator (demo tenant, with Microsoft Graph) and the local Functions host;
+exports one person's data, named by UPN only (Graph resolves the object id and e-mail: one line shows the
+identifiers used and their sources), with the `dsr` command line (submit, status --watch with its progress bars,
+download with every sha-256 checked); prints what the package holds; checks it against the simulator's ground
+truth (that person's records, nobody else's); then an erasure dry run, an approved erasure and an offboarding
+event through the HTTP API; stops; exits 0 or 1.
 """
 
 from __future__ import annotations
@@ -119,7 +120,8 @@ def export_step(stack: LocalStack, person: Any, subscriptions: list[str]) -> boo
     checked against the simulator's ground truth."""
     assert stack.simulator is not None
     print(
-        f"\n[1] Export with the dsr command line, for the demo person across {len(subscriptions)} subscriptions"
+        f"\n[1] Export with the dsr command line, for the demo person across {len(subscriptions)} subscriptions,"
+        " named by UPN only (Microsoft Graph resolves the rest)"
     )
     os.environ.update(
         {"DSR_API_URL": stack.host_processes[0].http_url, "DSR_FUNCTION_KEY": stack.function_key}
@@ -128,7 +130,7 @@ def export_step(stack: LocalStack, person: Any, subscriptions: list[str]) -> boo
     t0 = time.monotonic()
     scope = [flag for sub in subscriptions for flag in ("--subscription", sub)]
     code, out = dsr(
-        "submit", "export", "--object-id", person.object_id, "--upn", person.upn, "--email", person.email,
+        "submit", "export", "--upn", person.upn,
         *scope, "--reference", "DEMO-1", "--idempotency-key", "demo-export-1",
         capture=True,
     )  # fmt: skip
@@ -147,6 +149,7 @@ def export_step(stack: LocalStack, person: Any, subscriptions: list[str]) -> boo
 
     report = read_package(container_client(stack), request_id)
     print(f"\n  Request {request_id}: completed in {elapsed:.1f}s")
+    print("  " + identity_line(status(stack, f"{stack.api_url}/v1/requests/{request_id}")))
     files = report.manifest["files"]
     shown = 8
     print(f"\n  {len(files)} files in the package; the first {shown} (path under the request id):")
@@ -166,6 +169,15 @@ def export_step(stack: LocalStack, person: Any, subscriptions: list[str]) -> boo
         f"  sha-256 of every file matches the manifest (in storage and in the downloaded zip): {downloaded}"
     )
     return downloaded and not differences and not report.hash_mismatches and not report.duplicates
+
+
+def identity_line(view: dict[str, Any]) -> str:
+    """One line: the identifiers the request used and where each came from (the demo's fake people)."""
+    identity = view.get("identity") or {}
+    used = ", ".join(f"{i['kind']} {i['value']} ({i['source']})" for i in identity.get("identifiers") or [])
+    missing = ", ".join(m["kind"] for m in identity.get("missing") or []) or "none"
+    outcome = (identity.get("graph") or {}).get("outcome")
+    return f"Identified by: {used}; Microsoft Graph: {outcome}; missing kinds: {missing}"
 
 
 def erasure_step(stack: LocalStack, body: dict[str, Any]) -> bool:

@@ -88,6 +88,7 @@ class LocalStack:
             "DSR_MODELMANAGEMENT_BASE_URL": urls["modelmanagement"],
             "DSR_PIPELINES_BASE_URL": urls["pipelines"],
             "DSR_ALLOWED_HOSTS": sim_host,
+            "DSR_GRAPH_BASE_URL": self.simulator.graph_url,
             "DSR_PSEUDONYM_KEY": secrets.token_urlsafe(32),
             "DSR_CALLBACK_ALLOWED_HOSTS": f"127.0.0.1:{self.callback_port}",
             "DSR_CALLBACK_SIGNING_KEY": secrets.token_urlsafe(32),

@@ -127,7 +127,10 @@ param armAudience string = 'https://management.azure.com/.default'
 param useDiscovery bool = true
 
 @description('DSR_ALLOWED_HOSTS: the only hosts the bearer token is sent to (host, host:port, *.suffix), comma-separated.')
-param allowedHosts string = 'management.azure.com,*.experiments.azureml.net,*.modelmanagement.azureml.net,*.aether.ms,*.api.azureml.ms'
+param allowedHosts string = 'management.azure.com,*.experiments.azureml.net,*.modelmanagement.azureml.net,*.aether.ms,*.api.azureml.ms,graph.microsoft.com'
+
+@description('DSR_GRAPH_BASE_URL: Microsoft Graph, to resolve a subject to its object id, UPN and e-mail (the identity needs the Graph application permission User.Read.All, granted outside this template); empty = no resolution.')
+param graphBaseUrl string = 'https://graph.microsoft.com'
 
 @description('DSR_MATCH_FIELDS: record fields that tie a record to a person, comma-separated dotted paths.')
 param matchFields string = 'createdBy.userObjectId,createdBy.upn,systemData.createdBy,properties.properties.createdBy.userId,properties.properties.personalComputeInstanceSettings.assignedUser.objectId,CreatedBy.UserObjectId'
@@ -333,6 +336,7 @@ module functionApp 'app/function.bicep' = {
     armAudience: armAudience
     useDiscovery: useDiscovery
     allowedHosts: allowedHosts
+    graphBaseUrl: graphBaseUrl
     matchFields: matchFields
     taskTimeBudgetSeconds: taskTimeBudgetSeconds
     maxInprocessRetryAfterSeconds: maxInprocessRetryAfterSeconds

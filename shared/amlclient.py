@@ -247,6 +247,7 @@ class AzureMLClient:
         params: Mapping[str, str] | None = None,
         stats: CallStats | None = None,
         ok: frozenset[int] = frozenset({200, 201, 202, 204}),
+        headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         """Send one call (retrying as the policy says) and return a response whose status is in `ok`.
 
@@ -274,7 +275,11 @@ class AzureMLClient:
                 response = self.session.request(
                     method,
                     full_url,
-                    headers={"Authorization": f"Bearer {self._bearer()}", "Accept": "application/json"},
+                    headers={
+                        **(headers or {}),
+                        "Authorization": f"Bearer {self._bearer()}",
+                        "Accept": "application/json",
+                    },
                     timeout=self.timeout,
                     allow_redirects=False,
                 )
@@ -325,9 +330,14 @@ class AzureMLClient:
             raise AmlError(status, code, message, full_url)
 
     def get_json(
-        self, url: str, *, params: Mapping[str, str] | None = None, stats: CallStats | None = None
+        self,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        stats: CallStats | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        response = self.request("GET", url, params=params, stats=stats, ok=frozenset({200}))
+        response = self.request("GET", url, params=params, stats=stats, ok=frozenset({200}), headers=headers)
         body: dict[str, Any] = getattr(response, "parsed", None) or response.json()  # parsed once
         return body
 

@@ -38,17 +38,21 @@ class Subject:
     object_id: str | None = None
     user_principal_name: str | None = None
     email: str | None = None
+    other_emails: tuple[str, ...] = ()  # Entra ID `otherMails`, from Microsoft Graph (shared/identity.py)
 
     def identifiers(self) -> frozenset[str]:
-        values = (self.object_id, self.user_principal_name, self.email)
+        values = (self.object_id, self.user_principal_name, self.email, *self.other_emails)
         return frozenset(v.strip().lower() for v in values if v and v.strip())
 
-    def as_dict(self) -> dict[str, str | None]:
-        return {
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
             "objectId": self.object_id,
             "userPrincipalName": self.user_principal_name,
             "email": self.email,
         }
+        if self.other_emails:
+            data["otherMails"] = list(self.other_emails)
+        return data
 
 
 WHOLE_WORKSPACE = "whole-workspace export"

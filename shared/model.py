@@ -129,6 +129,8 @@ class DsrRequest:
     archive_until: dt.datetime | None = None  # the archive's retention end
     links: dict[str, Any] = field(default_factory=dict)  # e.g. the offboarding event it came from
     callback_url: str | None = None  # CloudEvents about its status go there (shared/callbacks.py)
+    # How the subject's identifiers were resolved (shared/identity.py): set once, by the first plan.
+    identity: dict[str, Any] | None = None
     extension: dict[str, Any] | None = None  # {"months", "reason", "by", "at"}: the deadline, extended once
     package_path: str | None = None  # the downloadable zip, once written
     deadline_flag: str | None = None  # "near_due" | "overdue", as the deadline timer last marked it

@@ -204,6 +204,47 @@ def _build() -> dict[str, Any]:
                 },
             },
             "packageExpiresAt": nullable_time,
+            "identity": {
+                "type": "object",
+                "description": "How the subject was identified, once planning resolved it through Microsoft Graph: "
+                "each identifier used and its source (request, graph, graph-deleted-items), Graph's outcome (resolved, "
+                "resolved from deleted items, not found, denied, not configured, not allowed, ambiguous, failed), "
+                "and the kinds of identifier the matching fields need that stayed unknown",
+                "properties": {
+                    "resolvedAt": {"type": "string", "format": "date-time"},
+                    "identifiers": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["kind", "value", "source"],
+                            "properties": {
+                                "kind": {
+                                    "type": "string",
+                                    "enum": ["objectId", "userPrincipalName", "email", "otherMails"],
+                                },
+                                "value": {"type": "string"},
+                                "source": {
+                                    "type": "string",
+                                    "enum": ["request", "graph", "graph-deleted-items"],
+                                },
+                            },
+                        },
+                    },
+                    "graph": {"type": "object"},
+                    "missing": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["kind", "fields", "effect"],
+                            "properties": {
+                                "kind": {"type": "string"},
+                                "fields": {"type": "array", "items": {"type": "string"}},
+                                "effect": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            },
             "callback": {
                 "type": "object",
                 "description": "Where status events go (without the URL's query) and their deliveries",

@@ -247,6 +247,32 @@ def _parse(line: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+_SOURCES: Final = {
+    "request": "given in the request",
+    "graph": "from Microsoft Entra ID (Microsoft Graph)",
+    "graph-deleted-items": "from Microsoft Entra ID's recently deleted users (Microsoft Graph)",
+}
+_KIND_NAMES: Final = {"objectId": "object id", "userPrincipalName": "UPN", "email": "e-mail address"}
+
+
+def _identity_lines(identity: Mapping[str, Any] | None) -> list[str]:
+    """The identifiers the request used and where each came from, and the kinds still missing (the manifest's
+    `request.identity`, see shared/identity.py)."""
+    if not identity:
+        return []
+    lines = [
+        f"{_KIND_NAMES.get(str(i.get('kind')), 'other e-mail address')} {i.get('value')}: "
+        f"{_SOURCES.get(str(i.get('source')), i.get('source'))}"
+        for i in identity.get("identifiers") or []
+    ]
+    graph = identity.get("graph") or {}
+    if graph.get("outcome") not in (None, "resolved", "resolved from deleted items"):
+        detail = f" ({graph['detail']})" if graph.get("detail") else ""
+        lines.append(f"Microsoft Graph: {graph.get('outcome')}{detail}")
+    lines += [f"Not known: {m.get('effect')}" for m in identity.get("missing") or []]
+    return lines
+
+
 def _facts(rows: Iterable[tuple[str, object]]) -> Iterator[str]:
     yield '<dl class="facts">'
     for label, value in rows:
@@ -363,6 +389,11 @@ class _Page:
                 ("Subscriptions", ", ".join(str(s) for s in scope.get("subscriptions") or [])),
             )
         )
+        identified = _identity_lines(request.get("identity"))
+        if identified:
+            yield '<div class="note"><p>You were identified by:</p><ul>'
+            yield "".join(f"<li>{esc(line)}</li>" for line in identified)
+            yield "</ul></div>\n"
         yield (
             '<p class="note">Everything here is also in the files next to this page: <code>manifest.json</code> '
             "describes the package, and each <code>.jsonl</code> file holds one record per line (JSON Lines), "

@@ -27,6 +27,8 @@ class Runtime:
     storage: Storage
     store: RequestStore
     aml: AzureMLClient
+    # Microsoft Graph with its own token audience; None when DSR_GRAPH_BASE_URL is empty (shared/identity.py).
+    graph: AzureMLClient | None = None
 
     @classmethod
     def create(cls, settings: Settings, credential: TokenCredential | None = None) -> Runtime:
@@ -57,7 +59,10 @@ class Runtime:
                 fallback_instances=settings.rate_fallback_instances,
             ),
         )
-        return cls(settings, credential, storage, RequestStore(storage), aml)
+        from shared.identity import graph_client
+
+        graph = graph_client(settings, credential)
+        return cls(settings, credential, storage, RequestStore(storage), aml, graph)
 
     def pseudonym(self, value: str) -> str:
         """A keyed pseudonym that stands in for a subject identifier in logs and indexes."""

@@ -36,6 +36,9 @@ PIPELINES_BASE_URL: Final = "DSR_PIPELINES_BASE_URL"
 ARM_AUDIENCE: Final = "DSR_ARM_AUDIENCE"
 USE_DISCOVERY: Final = "DSR_USE_DISCOVERY"
 ALLOWED_HOSTS: Final = "DSR_ALLOWED_HOSTS"
+# Microsoft Graph, to resolve a subject's identifiers (shared/identity.py); empty = no resolution. Its host must
+# be on DSR_ALLOWED_HOSTS; the managed identity needs the application permission User.Read.All.
+GRAPH_BASE_URL: Final = "DSR_GRAPH_BASE_URL"
 
 # Behaviour.
 MATCH_FIELDS: Final = "DSR_MATCH_FIELDS"
@@ -92,6 +95,8 @@ DEFAULT_EXPERIMENTS_BASE_URL: Final = "https://{location}.experiments.azureml.ne
 DEFAULT_MODELMANAGEMENT_BASE_URL: Final = "https://{location}.modelmanagement.azureml.net"
 DEFAULT_PIPELINES_BASE_URL: Final = "https://{location}.aether.ms"
 DEFAULT_ARM_AUDIENCE: Final = "https://management.azure.com/.default"
+DEFAULT_GRAPH_BASE_URL: Final = "https://graph.microsoft.com"
+GRAPH_AUDIENCE: Final = "https://graph.microsoft.com/.default"
 # The newest stable Microsoft.MachineLearningServices api-version read (azure-rest-api-specs,
 # specification/machinelearningservices/resource-manager/Microsoft.MachineLearningServices/stable/2025-12-01/
 # workspaceRP.json: Workspaces_Delete takes WorkspaceForceToPurgeParameter).
@@ -103,6 +108,7 @@ DEFAULT_ALLOWED_HOSTS: Final = ",".join(
         "*.modelmanagement.azureml.net",
         "*.aether.ms",
         "*.api.azureml.ms",
+        "graph.microsoft.com",
     )
 )
 # `{tenant}` is DSR_TENANT_ID. v2.0 and v1.0 access tokens of the tenant are accepted.
@@ -177,6 +183,7 @@ class Settings:
     arm_audience: str = DEFAULT_ARM_AUDIENCE
     use_discovery: bool = True
     allowed_hosts: tuple[str, ...] = _csv(DEFAULT_ALLOWED_HOSTS)
+    graph_base_url: str = DEFAULT_GRAPH_BASE_URL  # "" = Graph not configured
     match_fields: tuple[str, ...] = _csv(DEFAULT_MATCH_FIELDS)
     pseudonym_key: bytes = field(default=b"", repr=False)
     task_time_budget_seconds: float = 240.0
@@ -244,6 +251,8 @@ class Settings:
             arm_audience=optional(ARM_AUDIENCE, DEFAULT_ARM_AUDIENCE),
             use_discovery=_bool(optional(USE_DISCOVERY, "true")),
             allowed_hosts=_csv(optional(ALLOWED_HOSTS, DEFAULT_ALLOWED_HOSTS)),
+            # Unset: the public Graph; set to an empty value: no resolution through Graph.
+            graph_base_url=env.get(GRAPH_BASE_URL, DEFAULT_GRAPH_BASE_URL).strip().rstrip("/"),
             match_fields=_csv(optional(MATCH_FIELDS, DEFAULT_MATCH_FIELDS)),
             pseudonym_key=required(PSEUDONYM_KEY).encode(),
             task_time_budget_seconds=float(optional(TASK_TIME_BUDGET_SECONDS, "240")),

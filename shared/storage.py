@@ -431,6 +431,7 @@ class RequestStore:
             "ArchiveUntil": r.archive_until.isoformat() if r.archive_until else "",
             "Links": _json(r.links),
             "CallbackUrl": r.callback_url or "",
+            "Identity": _json(r.identity) if r.identity else "",
             "Extension": _json(r.extension) if r.extension else "",
             "PackagePath": r.package_path or "",
             "DeadlineFlag": r.deadline_flag or "",
@@ -446,7 +447,12 @@ class RequestStore:
         return DsrRequest(
             id=e["PartitionKey"],
             type=e["Type"],
-            subject=Subject(subject.get("objectId"), subject.get("userPrincipalName"), subject.get("email"))
+            subject=Subject(
+                subject.get("objectId"),
+                subject.get("userPrincipalName"),
+                subject.get("email"),
+                tuple(subject.get("otherMails") or ()),
+            )
             if subject
             else None,
             scope=json.loads(e["Scope"]),
@@ -470,6 +476,7 @@ class RequestStore:
             archive_until=_time(e.get("ArchiveUntil")),
             links=json.loads(e.get("Links") or "{}"),
             callback_url=e.get("CallbackUrl") or None,
+            identity=json.loads(e["Identity"]) if e.get("Identity") else None,
             extension=json.loads(e["Extension"]) if e.get("Extension") else None,
             package_path=e.get("PackagePath") or None,
             deadline_flag=e.get("DeadlineFlag") or None,

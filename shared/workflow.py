@@ -208,6 +208,11 @@ def plan(rt: Runtime, request_id: str) -> str:
             deadlines.announce(rt, request, "awaiting_approval")
     if request.status not in ("accepted", "running"):
         return request.status  # awaiting approval, or ended: nothing to plan
+    if request.subject is not None and request.identity is None:
+        resolved = _resolve_subject(rt, request)
+        if isinstance(resolved, str):
+            return resolved
+        request = resolved
     roots: list[Task] = []
     if request.delete_workspace and not request.delete_workspace.get("exportFirst"):
         roots.append(_workspace_delete_task(request))
@@ -249,6 +254,53 @@ def plan(rt: Runtime, request_id: str) -> str:
             pass
     spawn(rt, roots)
     return "planned"
+
+
+def _resolve_subject(rt: Runtime, request: DsrRequest) -> DsrRequest | str:
+    """Resolve the subject through Microsoft Graph once and store the outcome on the request (shared/identity.py).
+    Returns the request to plan, or why planning waits ("throttled": re-enqueued)."""
+    from shared import identity
+    from shared.amlclient import ThrottledError
+
+    assert request.subject is not None
+    original = request.subject
+    try:
+        subject, record = identity.resolve(rt.settings, rt.graph, original)
+    except ThrottledError as exc:
+        rt.storage.send(names.PLAN_QUEUE, {"requestId": request.id}, delay_seconds=exc.retry_after)
+        return "throttled"
+    for _ in range(5):
+        request.subject, request.identity = subject, record
+        request.updated_at = utcnow()
+        try:
+            rt.store.update_request(request)
+            break
+        except ConcurrencyError:
+            # Another delivery, or a decision, changed the row: keep its resolution when it made one.
+            latest = rt.store.get_request(request.id)
+            if latest is None or latest.status not in ("accepted", "running"):
+                return latest.status if latest else "unknown"
+            request = latest
+            if request.identity is not None:
+                return request
+    else:
+        raise ConcurrencyError(f"request {request.id} kept changing while its subject was resolved")
+    added = subject.identifiers() - original.identifiers()
+    if added:
+        rt.store.index_subject(request, [rt.pseudonym(i) for i in added])
+    audit.record(
+        rt,
+        request.id,
+        "workflow.plan",
+        "subject-resolved",
+        None,
+        {
+            "graph": record["graph"].get("outcome"),
+            "sources": sorted({f"{i['kind']}:{i['source']}" for i in record["identifiers"]}),
+            "missing": [m["kind"] for m in record["missing"]],
+        },
+    )
+    return request
 
 
 # -- finalize -------------------------------------------------------------------------------------------------
@@ -544,6 +596,7 @@ def build_erasure_record(rt: Runtime, request: DsrRequest, tasks: list[Task]) ->
             "id": request.id,
             "reference": request.reference,
             "subject": request.subject.as_dict() if request.subject else None,
+            "identity": request.identity,
             "deleteWorkspace": request.delete_workspace,
             "dryRun": request.dry_run,
             "submittedBy": request.submitted_by,
@@ -646,6 +699,7 @@ def build_manifest(
             "type": request.type,
             "reference": request.reference,
             "subject": request.subject.as_dict() if request.subject else None,
+            "identity": request.identity,
             "wholeWorkspace": request.subject is None,
             "scope": request.scope,
             "receivedAt": iso(request.received_at),
@@ -726,6 +780,8 @@ def status_view(rt: Runtime, request: DsrRequest, base_url: str) -> dict[str, An
         "errors": request.errors,
         "links": links,
     }
+    if request.identity is not None:
+        view["identity"] = request.identity  # the identifiers used, their sources, the kinds still missing
     if request.callback_url:
         from shared import callbacks
 

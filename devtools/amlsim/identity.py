@@ -29,7 +29,10 @@ ARM_AUDIENCES = frozenset(
     }
 )
 STORAGE_AUDIENCE = "https://storage.azure.com"
-KNOWN_AUDIENCES = ARM_AUDIENCES | {STORAGE_AUDIENCE, STORAGE_AUDIENCE + "/"}
+# Microsoft Graph (the product asks for `https://graph.microsoft.com/.default`); its tokens carry the application
+# permissions granted to the identity as the `roles` claim, which Graph checks (see graph.py).
+GRAPH_AUDIENCES = frozenset({"https://graph.microsoft.com", "https://graph.microsoft.com/"})
+KNOWN_AUDIENCES = ARM_AUDIENCES | GRAPH_AUDIENCES | {STORAGE_AUDIENCE, STORAGE_AUDIENCE + "/"}
 
 
 def _b64(data: bytes) -> str:
@@ -60,6 +63,8 @@ class TokenIssuer:
     client_id: str  # client (application) id of the user-assigned identity
     header_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     lifetime_seconds: int = 3600
+    # Application permissions (app roles) granted on Microsoft Graph; a Graph token carries them in `roles`.
+    graph_roles: tuple[str, ...] = ("User.Read.All",)
     _key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     issued: int = 0
 
@@ -81,6 +86,8 @@ class TokenIssuer:
             "idtyp": "app",
             "jti": secrets.token_hex(8),
         }
+        if aud in GRAPH_AUDIENCES:
+            claims["roles"] = list(self.graph_roles)
         token = self._sign(claims)
         self.issued += 1
         return {

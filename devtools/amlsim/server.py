@@ -4,7 +4,8 @@ A request is `https://127.0.0.1:PORT/<azure host>/<real path>`; see routes.py fo
 paging. Around the routes this module adds what a client meets on the way to the real service:
 
 1. faults on demand (`inject_fault`): an error status, a delay, a connection reset, a truncated body;
-2. authentication: a bearer token from the simulator's issuer for an ARM audience, else 401;
+2. authentication: a bearer token from the simulator's issuer for an ARM audience (the Graph audience on the
+   `graph.microsoft.com` host, see graph.py), else 401;
 3. throttling: token buckets per (principal, subscription, host), reads and deletes apart (off by default,
    but the `x-ms-ratelimit-remaining-subscription-*` headers are always sent);
 4. a fixed latency per call, and a request log that never holds a token.
@@ -33,7 +34,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from devtools.amlsim.fixture import build_tenant
-from devtools.amlsim.identity import ARM_AUDIENCES, IdentityEndpoint, TokenError, TokenIssuer
+from devtools.amlsim.graph import GRAPH_HOST, READ_ROLES, GraphDirectory, graph_error
+from devtools.amlsim.identity import ARM_AUDIENCES, GRAPH_AUDIENCES, IdentityEndpoint, TokenError, TokenIssuer
 from devtools.amlsim.routes import (
     SERVICE_OPERATION_OUTCOMES,
     Api,
@@ -141,6 +143,7 @@ class Simulator:
         self._connections: set[socket.socket] = set()
         self.connections_accepted = 0  # TLS connections opened by clients (keep-alive keeps this low)
         self.api = Api(self)
+        self.graph = GraphDirectory(tenant)
 
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(str(cert), str(key))
@@ -200,6 +203,11 @@ class Simulator:
         }
 
     @property
+    def graph_url(self) -> str:
+        """The product's DSR_GRAPH_BASE_URL: Microsoft Graph played on this port (see graph.py)."""
+        return f"{self.base_url}/{GRAPH_HOST}"
+
+    @property
     def identity_environment(self) -> dict[str, str]:
         return self._identity.environment()
 
@@ -222,6 +230,7 @@ class Simulator:
             self._tenant = tenant
             self.api.operations.clear()
             self.api.service_operations.clear()
+            self.graph = GraphDirectory(tenant)
 
     def truth(self, person_key: str) -> dict[str, list[str]]:
         """{family: sorted ids} of what `person_key` created, from the fixture's owner annotation."""
@@ -496,20 +505,24 @@ class Simulator:
                 return fault
         return None
 
-    def _verify(self, token: str) -> dict[str, Any]:
+    def _verify(self, token: str, audiences: frozenset[str] = ARM_AUDIENCES) -> dict[str, Any]:
         """The issuer's check, remembered per token (a client sends the same token thousands of times); the
-        validity window is checked on every call."""
+        validity window and the audience are checked on every call."""
         claims = self._verified.get(token)
         if claims is None:
-            claims = self.issuer.verify(token, ARM_AUDIENCES)
+            claims = self.issuer.verify(token, audiences)
             if len(self._verified) > 1000:
                 self._verified.clear()
             self._verified[token] = claims
         elif not claims.get("nbf", 0) <= time.time() < claims.get("exp", 0):
             raise TokenError("token expired or not yet valid")
+        elif claims.get("aud") not in audiences:
+            raise TokenError(f"wrong audience {claims.get('aud')!r}")
         return claims
 
-    def _authenticate(self, header: str | None) -> tuple[str, str | None, ApiResponse | None]:
+    def _authenticate(
+        self, header: str | None, audiences: frozenset[str] = ARM_AUDIENCES
+    ) -> tuple[str, str | None, ApiResponse | None]:
         """("valid"|"missing"|"invalid", principal oid, 401 answer or None)."""
         challenge = (
             f'Bearer authorization_uri="https://login.microsoftonline.com/{self._tenant.tenant_id}", '
@@ -531,7 +544,7 @@ class Simulator:
             answer.headers["WWW-Authenticate"] = challenge
             return "invalid", None, answer
         try:
-            claims = self._verify(token.strip())
+            claims = self._verify(token.strip(), audiences)
         except TokenError as exc:
             code = "ExpiredAuthenticationToken" if "expired" in str(exc) else "InvalidAuthenticationToken"
             answer = error(401, code, f"The access token is invalid: {exc}.")
@@ -648,6 +661,13 @@ class Simulator:
             if action == ("POST", "/_sim/latency"):
                 self.set_latency(**payload)
                 return ApiResponse(200, {"latency_ms": self.latency_ms})
+            if action == ("POST", "/_sim/graph"):
+                # {"softDelete": key} | {"restore": key}: a person leaves Entra ID (or comes back)
+                if payload.get("softDelete"):
+                    self.graph.soft_delete(str(payload["softDelete"]))
+                if payload.get("restore"):
+                    self.graph.restore(str(payload["restore"]))
+                return ApiResponse(200, {"deleted": sorted(self.graph.deleted)})
             if action == ("POST", "/_sim/pagesize"):
                 self.page_size = int(payload["page_size"])
                 return ApiResponse(200, {"page_size": self.page_size})
@@ -666,6 +686,7 @@ class Simulator:
         return {
             "base_url": self.base_url,
             "service_urls": self.service_urls,
+            "graph_url": self.graph_url,
             "identity": self.identity_environment,
             "tenant_id": self.issuer.tenant_id,
             "principal_id": self.issuer.principal_id,
@@ -787,7 +808,8 @@ class _Handler(BaseHTTPRequestHandler):
         }
         if sim.latency_ms > 0:
             time.sleep(sim.latency_ms / 1000)
-        auth, principal, refusal = sim._authenticate(self.headers.get("Authorization"))
+        audiences = GRAPH_AUDIENCES if host == GRAPH_HOST else ARM_AUDIENCES
+        auth, principal, refusal = sim._authenticate(self.headers.get("Authorization"), audiences)
         entry["auth"], entry["principal"] = auth, principal
         fault = sim._pick_fault(f"{method} /{host}{path}")
         truncate = False
@@ -813,7 +835,10 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(fault.delay_s)
             truncate = fault.kind == "truncate"
 
-        answer = self._answer(method, host, path, query, principal, refusal)
+        if host == GRAPH_HOST:
+            answer = self._graph_answer(method, path, query, refusal)
+        else:
+            answer = self._answer(method, host, path, query, principal, refusal)
         entry["status"] = answer.status
         self._finish_log(entry, started)
         self._send(answer, truncate=truncate)
@@ -843,6 +868,31 @@ class _Handler(BaseHTTPRequestHandler):
             answer = error(500, "InternalServerError", f"Simulator error: {type(exc).__name__}: {exc}")
         answer.headers[f"x-ms-ratelimit-remaining-subscription-{kind}"] = str(remaining)
         return answer
+
+    def _graph_answer(
+        self, method: str, path: str, query: dict[str, str], refusal: ApiResponse | None
+    ) -> ApiResponse:
+        """Microsoft Graph: a Graph-audience token (else 401), holding a user-read app role (else 403)."""
+        sim = self.sim
+        if refusal is not None:
+            body = refusal.body["error"] if isinstance(refusal.body, dict) else {}
+            answer = graph_error(
+                401, "InvalidAuthenticationToken", str(body.get("message", "Access denied."))
+            )
+            answer.headers.update(refusal.headers)
+            return answer
+        token = str(self.headers.get("Authorization", "")).partition(" ")[2].strip()
+        claims = sim._verify(token, GRAPH_AUDIENCES)
+        if not READ_ROLES & set(claims.get("roles") or []):
+            return graph_error(
+                403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
+            )
+        try:
+            with sim._lock:
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                return sim.graph.handle(method, path, query, headers)
+        except Exception as exc:  # a simulator bug must show as a 500
+            return graph_error(500, "InternalServerError", f"Simulator error: {type(exc).__name__}: {exc}")
 
     def _finish_log(self, entry: JSON, started: float) -> None:
         entry["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)

@@ -67,6 +67,7 @@ param pipelinesBaseUrl string
 param armAudience string
 param useDiscovery bool
 param allowedHosts string
+param graphBaseUrl string
 param matchFields string
 param taskTimeBudgetSeconds int
 param maxInprocessRetryAfterSeconds int
@@ -208,6 +209,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'DSR_ALLOWED_HOSTS'
           value: allowedHosts
+        }
+        {
+          name: 'DSR_GRAPH_BASE_URL'
+          value: graphBaseUrl
         }
         {
           name: 'DSR_MATCH_FIELDS'

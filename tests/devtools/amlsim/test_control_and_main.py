@@ -131,7 +131,15 @@ def test_standalone_prints_one_json_line_and_serves_until_sigterm(tls: tuple[Pat
         ready, _, _ = select.select([proc.stdout], [], [], 20)
         assert ready, "no line on stdout"
         info = json.loads(proc.stdout.readline())
-        assert set(info) == {"base_url", "service_urls", "identity", "tenant_id", "principal_id", "client_id"}
+        assert set(info) == {
+            "base_url",
+            "service_urls",
+            "graph_url",
+            "identity",
+            "tenant_id",
+            "principal_id",
+            "client_id",
+        }
         assert info["tenant_id"] == "72f988bf-0000-4000-8000-00000000d5a1"
         session = requests.Session()
         session.trust_env = False
