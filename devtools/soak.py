@@ -135,7 +135,7 @@ def run(
             stack.apply_environment()
             sim = stack.simulator
             assert sim is not None
-            truths = {key: sim.truth(key) for key in EXPORTERS}
+            truths = {key: sim.reachable(key) for key in EXPORTERS}  # what the contract lets it find
             before = _objects(sim.snapshot())
             subscriptions = sorted({w.subscription_id for w in sim.tenant.workspaces.values()})
             scope = {"subscriptions": subscriptions}

@@ -133,7 +133,7 @@ param allowedHosts string = 'management.azure.com,*.experiments.azureml.net,*.mo
 param graphBaseUrl string = 'https://graph.microsoft.com'
 
 @description('DSR_MATCH_FIELDS: record fields that tie a record to a person, comma-separated dotted paths.')
-param matchFields string = 'createdBy.userObjectId,createdBy.upn,createdBy.userName,createdBy.email,systemData.createdBy'
+param matchFields string = 'createdBy.userObjectId,createdBy.upn,systemData.createdBy,properties.properties.createdBy.userId,properties.properties.personalComputeInstanceSettings.assignedUser.objectId,CreatedBy.UserObjectId'
 
 @description('DSR_TASK_TIME_BUDGET_SECONDS: a task yields and re-enqueues itself after this long.')
 @minValue(30)

@@ -244,6 +244,53 @@ NOT_COVERED: Final = (
     },
 )
 
+# What the published contract does not let the product attribute to a person (devtools/amlsim/contract.py cites
+# each fact; docs/azure-fidelity.md explains them): reported in every subject export's manifest as `notMatchable`.
+# `family` is the product's output name (the package's file family).
+NOT_MATCHABLE: Final = (
+    {
+        "family": "workspace",
+        "what": "Workspaces",
+        "why": "ARM api-version 2019-11-01 returns no systemData: a workspace names no creator.",
+    },
+    {
+        "family": "datastores",
+        "what": "Datastores",
+        "why": "The datastore contract names no creator, and no other record ties a datastore to a person.",
+    },
+    {
+        "family": "computes",
+        "what": "Compute clusters",
+        "why": "Only a compute instance names its creator (createdBy.userId) or assigned user; clusters name "
+        "nobody.",
+    },
+    {
+        "family": "experiments",
+        "what": "Experiments without a run of the subject",
+        "why": "An experiment names no creator; it is exported when the subject's runs are in it.",
+    },
+    {
+        "family": "notifications",
+        "what": "Notification tasks on another person's run",
+        "why": "No public contract names a task's creator; a task is exported when its runId is the subject's run.",
+    },
+    {
+        "family": "assets",
+        "what": "Assets not made by a run of the subject",
+        "why": "An asset names no creator; it is exported when its runid is the subject's run.",
+    },
+    {
+        "family": "images",
+        "what": "Images that package none of the subject's models",
+        "why": "An image names no creator; it is exported when its modelIds include the subject's model.",
+    },
+    {
+        "family": "runs",
+        "what": "Runs, models and services that name their creator by display name only",
+        "why": "Display names are never compared (two people share a name): such a record is matched to nobody.",
+    },
+)
+
 _WHOLE_WORKSPACE_ONLY = (
     "These APIs have no per-item delete for it: only deleting the whole workspace (D1; an erasure request "
     "with deleteWorkspace) removes it. Export it first if it must be kept."
@@ -257,6 +304,13 @@ NOT_ERASABLE: Final = (
         "manual_step": _WHOLE_WORKSPACE_ONLY,
     },
     {"what": "Run metrics", "why": "No delete endpoint.", "manual_step": _WHOLE_WORKSPACE_ONLY},
+    {
+        "what": "Images that also package another person's model; assets not made by the subject's runs",
+        "why": "Images and assets name no creator: an erasure deletes an image only when every model it packages "
+        "is the subject's, and an asset only when its runid is the subject's run.",
+        "manual_step": "Review the images and assets the export lists for the subject and delete them by hand "
+        "(D3/D4), or delete the whole workspace.",
+    },
     {"what": "Run artifacts", "why": "No delete endpoint.", "manual_step": _WHOLE_WORKSPACE_ONLY},
     {
         "what": "Compute targets, datastores, notification tasks",

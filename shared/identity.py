@@ -50,13 +50,21 @@ FIELD_KINDS: Final[Mapping[str, tuple[str, ...]]] = {
     "createdBy.userName": ("userPrincipalName", "email"),
     "createdBy.email": ("email",),
     "systemData.createdBy": ("userPrincipalName", "email"),
+    "properties.properties.createdBy.userId": ("objectId",),
+    "properties.properties.personalComputeInstanceSettings.assignedUser.objectId": ("objectId",),
+    "CreatedBy.UserObjectId": ("objectId",),
 }
 FIELD_LABELS: Final[Mapping[str, str]] = {
-    "createdBy.userObjectId": "data-plane records (runs, experiments, models, ...) name their creator by object id",
+    "createdBy.userObjectId": "data-plane records (runs, models, services) name their creator by object id",
     "createdBy.upn": "data-plane records name their creator's UPN in createdBy.upn",
     "createdBy.userName": "data-plane records hold a UPN or e-mail in createdBy.userName",
     "createdBy.email": "data-plane records hold an e-mail in createdBy.email",
-    "systemData.createdBy": "ARM systemData.createdBy (workspaces, computes) holds a UPN or e-mail",
+    "systemData.createdBy": "ARM systemData.createdBy (newer api-versions; none at 2019-11-01) holds a UPN or e-mail",
+    "properties.properties.createdBy.userId": "compute instances name their creator by object id",
+    "properties.properties.personalComputeInstanceSettings.assignedUser.objectId": (
+        "compute instances name their assigned user by object id (newer api-versions)"
+    ),
+    "CreatedBy.UserObjectId": "pipeline modules name their creator by object id",
 }
 
 

@@ -55,9 +55,12 @@ CREATED_FIELDS: Final = (
 MATCHED_BY: Final[dict[str, str]] = {
     "createdBy.userObjectId": "your Entra object id as creator",
     "createdBy.upn": "your user name (UPN) as creator",
-    "createdBy.userName": "your user name as creator",
-    "createdBy.email": "your e-mail address as creator",
     "systemData.createdBy": "you as creator (Azure Resource Manager)",
+    "properties.properties.createdBy.userId": "your Entra object id as the compute instance's creator",
+    "properties.properties.personalComputeInstanceSettings.assignedUser.objectId": (
+        "your Entra object id as the compute instance's assigned user"
+    ),
+    "CreatedBy.UserObjectId": "your Entra object id as the pipeline module's creator",
 }
 OUTCOMES: Final[dict[str, str]] = {
     "deleted": "Deleted, and confirmed gone",

@@ -117,8 +117,14 @@ DEFAULT_ENTRA_ISSUERS: Final = (
 )
 DEFAULT_ENTRA_JWKS_URL: Final = "https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys"
 DEFAULT_ENTRA_ALLOWED_HOSTS: Final = "login.microsoftonline.com"
+# Identity fields of the published contract (devtools/amlsim/contract.py cites each): data-plane createdBy
+# (runs, models, services), ARM systemData (newer api-versions), a compute instance's creator and assigned
+# user, an aether module's CreatedBy. Display names (`userName`) are never compared (shared/matching.py).
 DEFAULT_MATCH_FIELDS: Final = (
-    "createdBy.userObjectId,createdBy.upn,createdBy.userName,createdBy.email,systemData.createdBy"
+    "createdBy.userObjectId,createdBy.upn,systemData.createdBy,"
+    "properties.properties.createdBy.userId,"
+    "properties.properties.personalComputeInstanceSettings.assignedUser.objectId,"
+    "CreatedBy.UserObjectId"
 )
 
 # Fixed names of the product's own storage objects (not settings: the triggers name them in code).

@@ -355,12 +355,98 @@ def run_family(ctx: TaskContext) -> None:
                             params={
                                 "experimentName": name,
                                 "experimentId": str(item.get("experimentId", "")),
+                                "experiment": item,
                             },
                         )
                     )
             ctx.spawn(children)
 
-    page_family(ctx, family, family, path, on_page=on_page)
+    page_family(ctx, family, family, path, on_page=on_page, keep=rule_for(ctx, family))
+
+
+# -- families whose contract names no creator: tied to the subject by rule ------------------------------------
+# (devtools/amlsim/contract.py cites the contract; docs/azure-fidelity.md explains each rule)
+def rule_for(ctx: TaskContext, family: str) -> Callable[[dict[str, Any]], str | None] | None:
+    """The keep-decision of a family whose records name no creator, or None to use the identity matcher.
+
+    experiments: kept by the runs task when the subject has a kept run in it (here: never);
+    notifications: kept when the task's `runId` is one of the subject's runs in the workspace;
+    assets: kept when the asset's `runid` is one of the subject's runs;
+    images: kept when the image packages one of the subject's models (`modelIds`);
+    datastores: no rule (the contract names no creator and nothing ties one to a person): never kept.
+    A whole-workspace export (no subject) keeps every record, as before."""
+    if ctx.matcher.subject is None:
+        return None
+    if family == "experiments":
+        return lambda _item: None
+    if family == "datastores":
+        return lambda _item: None
+    if family in ("notifications", "assets"):
+        field_name = "runId" if family == "notifications" else "runid"
+        what = "notification task" if family == "notifications" else "asset"
+
+        def by_run(item: dict[str, Any]) -> str | None:
+            if ctx.matcher.names_other(item):
+                return None
+            run_id = item.get(field_name)
+            if isinstance(run_id, str) and run_id in subject_run_ids(ctx):
+                return f"{what} of the subject's run {run_id} ({field_name}; the contract names no creator)"
+            return None
+
+        return by_run
+    if family == "images":
+
+        def by_model(item: dict[str, Any]) -> str | None:
+            if ctx.matcher.names_other(item):
+                return None
+            models = subject_model_ids(ctx)
+            mine = [m for m in item.get("modelIds") or [] if isinstance(m, str) and m in models]
+            if mine:
+                return f"image packaging the subject's model {', '.join(mine)} (modelIds; no creator field)"
+            return None
+
+        return by_model
+    return None
+
+
+def _walk(ctx: TaskContext, endpoint: Endpoint, url: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor: str | None = url
+    while cursor:
+        page = ctx.rt.aml.page(cursor, continuation_param=endpoint.continuation_param, stats=ctx.stats)
+        items.extend(page.items)
+        cursor = page.next_url
+    return items
+
+
+def subject_run_ids(ctx: TaskContext) -> frozenset[str]:
+    """The run ids of the subject's runs in this workspace (E5, then E6 per experiment; lists only), cached in
+    the task's checkpoint once complete."""
+    cached = ctx.task.checkpoint.get("subjectRuns")
+    if cached is None:
+        found: list[str] = []
+        e5, e6 = ENDPOINTS["E5"], ENDPOINTS["E6"]
+        for experiment in _walk(ctx, e5, ctx.url(e5)):
+            name = experiment.get("name")
+            if not isinstance(name, str) or not name:
+                continue
+            for run in _walk(ctx, e6, ctx.url(e6, experimentName=name)):
+                run_id = run.get("runId")
+                if isinstance(run_id, str) and run_id and ctx.matcher.reason(run):
+                    found.append(run_id)
+        cached = ctx.task.checkpoint["subjectRuns"] = sorted(set(found))
+    return frozenset(cached)
+
+
+def subject_model_ids(ctx: TaskContext) -> frozenset[str]:
+    """The ids of the subject's models in this workspace (E15, matched by identity), cached in the checkpoint."""
+    cached = ctx.task.checkpoint.get("subjectModels")
+    if cached is None:
+        e15 = ENDPOINTS["E15"]
+        cached = ctx.task.checkpoint["subjectModels"] = sorted(
+            str(m["id"]) for m in _walk(ctx, e15, ctx.url(e15)) if m.get("id") and ctx.matcher.reason(m)
+        )
+    return frozenset(cached)
 
 
 PIPELINE_PROPERTY_KINDS = {"azureml.graphId": "graph", "azureml.pipelineTemplateId": "template"}
@@ -422,6 +508,20 @@ def run_runs(ctx: TaskContext) -> None:
     )
     if not run_ids:
         return
+    if ctx.matcher.subject is not None and not checkpoint.get("experimentWritten"):
+        # The contract gives an experiment no creator: it is the subject's because the subject's runs are in it.
+        item = ctx.task.params.get("experiment") or {
+            "experimentId": ctx.task.params.get("experimentId"),
+            "name": experiment,
+        }
+        record = summary("experiments", item) if ctx.request.dry_run else item
+        reason = f"the subject's runs are in it ({len(run_ids)} kept, first {run_ids[0]}; no creator field)"
+        ctx.writer.stage(
+            ctx.task, "experiments", f"{folder}/experiment.jsonl", [ctx.keep(ENDPOINTS["E5"], record, reason)]
+        )
+        checkpoint["experimentWritten"] = True
+        ctx.count("kept")
+        ctx.save()
     kept_runs = set(run_ids)
 
     def metric_of_kept_run(metric: dict[str, Any]) -> str | None:
@@ -568,9 +668,12 @@ def run_erase(ctx: TaskContext) -> None:
         items: list[dict[str, str]] = checkpoint.setdefault("items", {}).setdefault(family.name, [])
 
         def collect(
-            item: dict[str, Any], found: list[dict[str, str]] = items, id_field: str = family.id_field
+            item: dict[str, Any],
+            found: list[dict[str, str]] = items,
+            id_field: str = family.id_field,
+            family_name: str = family.name,
         ) -> str | None:
-            reason = ctx.matcher.reason(item)
+            reason = erase_reason(ctx, family_name, item)
             key = item.get(id_field)
             if reason and isinstance(key, str) and key and all(i["id"] != key for i in found):
                 found.append({"id": key, "name": str(item.get("name") or ""), "matchedBy": reason})
@@ -585,6 +688,27 @@ def run_erase(ctx: TaskContext) -> None:
             checkpoint[done_key] = index + 1
             ctx.save()
             ctx.check_time()
+
+
+def erase_reason(ctx: TaskContext, family_name: str, item: dict[str, Any]) -> str | None:
+    """Why an object is deleted in the subject's erasure, or None. Models and services: their createdBy names
+    the subject's object id (shared/matching.py). Images and assets name no creator, so they are deleted by a
+    stricter rule than the export's: an image only when EVERY model it packages is the subject's (an image that
+    also packages someone else's model is left, and blocks nothing of hers it does not hold); an asset when its
+    runid is the subject's run."""
+    if ctx.matcher.subject is None:
+        return ctx.matcher.reason(item)
+    if family_name == "images":
+        if ctx.matcher.names_other(item):
+            return None
+        model_ids = [m for m in item.get("modelIds") or [] if isinstance(m, str)]
+        if model_ids and set(model_ids) <= subject_model_ids(ctx):
+            return f"image packaging only the subject's models {', '.join(model_ids)} (modelIds; no creator field)"
+        return None
+    if family_name == "assets":
+        rule = rule_for(ctx, "assets")
+        return rule(item) if rule is not None else ctx.matcher.reason(item)
+    return ctx.matcher.reason(item)
 
 
 # A service DELETE may answer 202: the deletion runs as a model-management operation.

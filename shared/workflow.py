@@ -17,7 +17,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from shared import audit, deadlines
 from shared import settings as names
 from shared.auth import ROLE_APPROVE
-from shared.catalog import FAMILIES, NOT_COVERED, NOT_ERASABLE
+from shared.catalog import FAMILIES, NOT_COVERED, NOT_ERASABLE, NOT_MATCHABLE
 from shared.errors import ConflictError, ForbiddenError, NotFoundError, ValidationFailedError
 from shared.matching import Subject
 from shared.model import TERMINAL_REQUEST, DsrRequest, Task, WorkspaceRef, iso, new_request_id, utcnow
@@ -730,6 +730,8 @@ def build_manifest(
         "erasureRecord": erasure_record,
         "dryRun": request.dry_run,
         "notCovered": list(NOT_COVERED),
+        # What the published contract does not let the product attribute to the subject (by family).
+        "notMatchable": list(NOT_MATCHABLE) if request.subject is not None else [],
     }
 
 

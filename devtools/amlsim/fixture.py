@@ -6,27 +6,34 @@ specification/machinelearningservices): ARM workspaces and computes (resource-ma
 datastores (datastore.json 2019-09-30: DataStore with its storage, data lake, SQL and PostgreSQL sections) and
 model management (modelManagement.json 2019-09-30: Model, Asset, ImageResponseBase, ServiceResponseBase).
 
-Simulation choices (no public spec says otherwise, or the spec predates the field):
-- Data-plane objects carry `createdBy` {userObjectId, userTenantId, userName, upn, userPuId, userIdp, userIss}
-  as newer API versions do; experiments, notification tasks, datastores, models, assets, images, services and
-  pipeline objects carry it too. Some seeded records are *older* records: `createdBy` has only
-  `userObjectId` and a display-name `userName`. Service-principal records have the app id as `userName`.
-- Metrics and artifacts have no creator of their own: they belong to the person who created their run.
-- ARM resources tie to a person through `systemData.createdBy` (the UPN, or the e-mail address) with
-  `createdByType: "User"`; a compute instance also names its creator and assigned user.
+Identity fields follow devtools/amlsim/contract.py, which cites the source of each one; nothing names a person
+where the contract does not (a kind simulator hides an export that finds nothing on a real tenant):
+- ARM at api-version 2019-11-01 has no `systemData`: a workspace names nobody; a compute instance names its
+  creator at `properties.properties.createdBy` {userName (UPN), userOrgId, userId (object id)}; a cluster names
+  nobody. (`personalComputeInstanceSettings.assignedUser` exists only at newer api-versions: not served.)
+- Runs carry `createdBy` (run history v1.0): full {userObjectId, userPuId, userIdp, userIss, userTenantId,
+  userName, upn}; older records only {userObjectId, userName}; some records name no object id at all
+  ({userTenantId, userName, upn}, or only the display name `userName`). A service principal's `userName` is
+  its app id. Models and services carry model management's `createdBy` (User: no `upn`); pipeline modules
+  carry aether's `CreatedBy` {UserObjectId, UserTenantId, UserName}.
+- No creator at all on experiments, metrics, artifacts, notification tasks (no public spec: the harsher
+  choice), datastores, assets, images, and pipeline experiments, graphs, templates and data sources. The owner
+  annotation (state.Record.owner) still says who made them: `Tenant.truth()` is what a person made,
+  `Tenant.findable()` what the contract lets a faithful product attribute to them.
 - Pipelines (the "aether" service) answer camelCase entities. The mapping from runs to pipeline objects:
   a run created by a pipeline has `properties["azureml.runsource"] == "azureml.PipelineRun"`,
   `properties["azureml.graphId"]` (the E24 graph id) and `properties["azureml.pipelineTemplateId"]` (the E26
   template id); its `experimentId` is the E23 pipeline experiment id. A graph lists `moduleNodes[].moduleId`
   (E25 ids) and `datasetNodes[].dataSourceId` (E27 ids). Modules and data sources may be shared between
   graphs and may belong to another person than the run.
-- Notification tasks: E11 lists tasks (`id`, `name`, `runId`, `createdBy`, ..., `notificationCount`); E12
+- Notification tasks: E11 lists tasks (`id`, `name`, `runId`, ..., `notificationCount`); E12
   returns one task with its `notifications` (channel, recipient e-mail address, event, status, time).
 - Deterministic: ids are uuid5 of stable names; `large_tenant` draws from `random.Random(seed)`.
 
 Demo people (key: what they are for):
-- alice: the demo data subject; her UPN differs from her e-mail; her records use the UPN, another letter case
-  of it, the e-mail address (ARM), or only her object id and display name (older records).
+- alice: the demo data subject; her UPN differs from her e-mail; her records use her object id with the UPN,
+  another letter case of it, only her object id and display name (older records), only her UPN (no object
+  id), or only her display name (a record no rule may attribute to her).
 - bob, carol, erin: colleagues whose objects interleave with hers; dave: his records use another letter case.
 - asmith: a guest from another organisation with the same display name as alice ("Alice Smith"): matching
   on display names would wrongly take her objects.
@@ -148,13 +155,18 @@ AUTOMATION = Principal(
 )
 
 
-# -- identity fragments ------------------------------------------------------------------------------------
+# -- identity fragments (only at the paths devtools/amlsim/contract.py allows) -------------------------------
 def created_by(actor: Principal, style: str = "full") -> JSON:
-    """A data-plane `createdBy`. Styles: full, case (UPN in another letter case), legacy (oid + name)."""
+    """A run's `createdBy` (run-history v1.0 User). Styles: full; case (UPN in another letter case); legacy
+    (object id + display name); upn (UPN + display name, no object id); name (display name only)."""
     if actor.kind == "ServicePrincipal":
         return {"userObjectId": actor.object_id, "userTenantId": actor.tenant_id, "userName": actor.app_id}
     if style == "legacy":
         return {"userObjectId": actor.object_id, "userName": actor.display_name}
+    if style == "upn":
+        return {"userTenantId": actor.tenant_id, "userName": actor.display_name, "upn": actor.upn}
+    if style == "name":
+        return {"userName": actor.display_name}
     home = actor.home_tenant_id or actor.tenant_id
     return {
         "userObjectId": actor.object_id,
@@ -167,21 +179,27 @@ def created_by(actor: Principal, style: str = "full") -> JSON:
     }
 
 
-def system_data(actor: Principal, style: str, minutes: int) -> JSON:
-    """ARM `systemData`; style "email" names the creator by e-mail address instead of UPN."""
-    if actor.kind == "ServicePrincipal":
-        who, kind = actor.app_id, "Application"
-    else:
-        who = actor.email if style == "email" else actor.upn_variant if style == "case" else actor.upn
-        kind = "User"
-    return {
-        "createdBy": who,
-        "createdByType": kind,
-        "createdAt": timestamp(minutes),
-        "lastModifiedBy": who,
-        "lastModifiedByType": kind,
-        "lastModifiedAt": timestamp(minutes + 5),
-    }
+def mms_created_by(actor: Principal, style: str = "full") -> JSON:
+    """Model management's `createdBy` (modelManagement.json User; azureml-core _restclient/models/user.py):
+    no `upn`. Styles upn and name carry no object id (only the display name and the tenant)."""
+    body = created_by(actor, style)
+    body.pop("upn", None)
+    return body
+
+
+def aeva_created_by(actor: Principal, style: str = "full") -> JSON:
+    """A pipeline module's `CreatedBy` (azureml-pipeline-core aeva models/created_by.py; PascalCase keys)."""
+    body = created_by(actor, style)
+    out = {"UserObjectId": body.get("userObjectId"), "UserTenantId": body.get("userTenantId")}
+    out["UserName"] = body.get("userName")
+    return {k: v for k, v in out.items() if k in ("UserName",) or v is not None}
+
+
+def compute_created_by(actor: Principal, style: str) -> JSON:
+    """A compute instance's `properties.properties.createdBy` at 2019-11-01 (examples/getComputeInstance.json):
+    {userName (the UPN), userOrgId (tenant), userId (object id)}."""
+    upn = actor.upn_variant if style == "case" and actor.upn else actor.upn
+    return {"userName": upn or actor.app_id, "userOrgId": actor.tenant_id, "userId": actor.object_id}
 
 
 # -- bodies (pure functions of their arguments, so large tenants can render them lazily) ---------------------
@@ -201,7 +219,6 @@ def workspace_body(sub: str, rg: str, name: str, location: str, actor: Principal
             "principalId": guid(arm_id, "identity"),
             "tenantId": DEMO_TENANT_ID,
         },
-        "systemData": system_data(actor, style, t),
         "properties": {
             "friendlyName": name,
             "description": f"Workspace {name}",
@@ -227,14 +244,7 @@ def compute_body(
             "vmSize": "STANDARD_DS3_V2",
             "applicationSharingPolicy": "Personal",
             "sshSettings": {"sshPublicAccess": "Disabled", "adminUserName": "azureuser"},
-            "createdBy": {
-                "userName": actor.upn or actor.app_id,
-                "userOrgId": actor.tenant_id,
-                "userId": actor.object_id,
-            },
-            "personalComputeInstanceSettings": {
-                "assignedUser": {"objectId": actor.object_id, "tenantId": actor.tenant_id}
-            },
+            "createdBy": compute_created_by(actor, style),
             "state": "Stopped",
             "errors": None,
         }
@@ -253,7 +263,6 @@ def compute_body(
         "name": name,
         "type": "Microsoft.MachineLearningServices/workspaces/computes",
         "location": location,
-        "systemData": system_data(actor, style, t),
         "properties": {
             "computeType": kind,
             "computeLocation": location,
@@ -273,7 +282,6 @@ def experiment_body(exp_id: str, name: str, actor: Principal, style: str, t: int
         "name": name,
         "description": f"Experiment {name}",
         "createdUtc": timestamp(t),
-        "createdBy": created_by(actor, style),
         "tags": {},
         "archivedTime": None,
         "latestCreatedRunCreatedUtc": None,
@@ -377,7 +385,6 @@ def task_body(
         "taskType": "RunStatusNotification",
         "runId": run_id,
         "experimentName": exp_name,
-        "createdBy": created_by(actor, style),
         "createdTime": timestamp(t),
         "lastModifiedTime": timestamp(t + 2),
         "status": "Active",
@@ -508,7 +515,6 @@ def datastore_body(
         "azureSqlDatabaseSection": sql,
         "azurePostgreSqlSection": postgres,
         "glusterFsSection": None,
-        "createdBy": created_by(actor, style),
         "createdTime": timestamp(t),
         "modifiedTime": timestamp(t + 1),
     }
@@ -538,7 +544,7 @@ def model_body(
         "experimentName": exp_name,
         "kvTags": {},
         "properties": {},
-        "createdBy": created_by(actor, style),
+        "createdBy": mms_created_by(actor, style),
     }
 
 
@@ -558,7 +564,6 @@ def asset_body(asset_id: str, name: str, actor: Principal, style: str, t: int, r
         "runid": run_id,
         "meta": {},
         "createdTime": timestamp(t),
-        "createdBy": created_by(actor, style),
     }
 
 
@@ -584,7 +589,6 @@ def image_body(image_id: str, actor: Principal, style: str, t: int, model_ids: t
         "imageBuildLogUri": None,
         "operationId": guid(image_id, "operation"),
         "driverProgram": "score.py",
-        "createdBy": created_by(actor, style),
     }
 
 
@@ -609,7 +613,7 @@ def service_body(
         "location": location,
         "authEnabled": compute == "AKS",
         "appInsightsEnabled": False,
-        "createdBy": created_by(actor, style),
+        "createdBy": mms_created_by(actor, style),
     }
 
 
@@ -620,7 +624,6 @@ def pipeline_experiment_body(exp_id: str, name: str, actor: Principal, style: st
         "description": f"Pipeline experiment {name}",
         "runHistoryExperimentName": name,
         "entityStatus": "Active",
-        "createdBy": created_by(actor, style),
         "createdDate": timestamp(t),
         "lastModifiedDate": timestamp(t + 1),
     }
@@ -649,7 +652,6 @@ def graph_body(
         "datasetNodes": dataset_nodes,
         "edges": edges,
         "entityStatus": "Active",
-        "createdBy": created_by(actor, style),
         "createdDate": timestamp(t),
         "lastModifiedDate": timestamp(t),
     }
@@ -669,7 +671,7 @@ def module_body(module_id: str, name: str, actor: Principal, style: str, t: int)
             "inputs": [{"name": "input0", "dataTypeIdsList": ["AnyDirectory"]}],
             "outputs": [{"name": "output", "dataTypeId": "AnyDirectory"}],
         },
-        "createdBy": created_by(actor, style),
+        "CreatedBy": aeva_created_by(actor, style),
         "createdDate": timestamp(t),
         "lastModifiedDate": timestamp(t),
     }
@@ -684,7 +686,6 @@ def template_body(template_id: str, name: str, actor: Principal, style: str, t: 
         "version": "1.0",
         "pipelineParameters": {"learning_rate": "0.01"},
         "entityStatus": "Active",
-        "createdBy": created_by(actor, style),
         "createdDate": timestamp(t),
         "lastModifiedDate": timestamp(t),
     }
@@ -710,7 +711,6 @@ def datasource_body(ds_id: str, name: str, actor: Principal, style: str, t: int)
             },
         },
         "entityStatus": "Active",
-        "createdBy": created_by(actor, style),
         "createdDate": timestamp(t),
         "lastModifiedDate": timestamp(t),
     }
@@ -756,12 +756,9 @@ class WorkspaceBuilder:
     def compute(self, name: str, kind: str, owner: Owner) -> str:
         actor, style = owner
         ws_id = self.ws.arm_id
-        arm_style = "email" if style == "case" else "upn"
         self.ws.computes.add(
             Record(
-                name,
-                actor.key,
-                compute_body(ws_id, name, self.location, kind, actor, arm_style, self._tick()),
+                name, actor.key, compute_body(ws_id, name, self.location, kind, actor, style, self._tick())
             )
         )
         return name
@@ -1000,6 +997,7 @@ def demo_tenant() -> Tenant:
     tenant.add_resource_group(SUBSCRIPTION_2, "rg-empty", "westeurope")
 
     alice, alice_case, alice_old = (p["alice"], "full"), (p["alice"], "case"), (p["alice"], "legacy")
+    alice_upn, alice_name = (p["alice"], "upn"), (p["alice"], "name")  # no object id: a findable gap
     bob, carol, dave = (p["bob"], "full"), (p["carol"], "full"), (p["dave"], "case")
     erin, asmith, svc = (p["erin"], "full"), (p["asmith"], "full"), (p["automation"], "full")
     bob_old, carol_old = (p["bob"], "legacy"), (p["carol"], "legacy")
@@ -1016,7 +1014,7 @@ def demo_tenant() -> Tenant:
         asmith,
         svc,
         bob_old,
-        alice,
+        alice_upn,
         carol,
         dave,
     ]
@@ -1035,7 +1033,9 @@ def demo_tenant() -> Tenant:
         datastores=10,
         people=tenant.people,
     )
-    _research01_model_management(b, alice, alice_case, alice_old, bob, carol, dave, erin, asmith, svc)
+    _research01_model_management(
+        b, alice, alice_case, alice_old, bob, carol, dave, erin, asmith, svc, alice_name
+    )
     _pipelines(
         b,
         "r1",
@@ -1197,6 +1197,7 @@ def _research01_model_management(
     erin: Owner,
     asmith: Owner,
     svc: Owner,
+    alice_name: Owner,
 ) -> None:
     """Models, assets, images and services of mlw-research-01, with the dependency edge cases.
 
@@ -1216,7 +1217,7 @@ def _research01_model_management(
         ("ranker-r1:1", erin),
         ("ranker-r1:2", asmith),
         ("anomaly-r1:1", svc),
-        ("anomaly-r1:2", alice),
+        ("anomaly-r1:2", alice_name),  # createdBy names her display name only: not findable
         ("fraud-r1:2", bob),
     ]
     for i, (model_id, owner) in enumerate(models):

@@ -237,6 +237,16 @@ class Simulator:
         with self._lock:
             return self._tenant.truth(person_key)
 
+    def findable(self, person_key: str) -> dict[str, list[str]]:
+        """truth() narrowed to what the published contract lets a faithful product find (state.Tenant.findable)."""
+        with self._lock:
+            return self._tenant.findable(person_key)
+
+    def reachable(self, person_key: str) -> dict[str, list[str]]:
+        """What a faithful product attributes to `person_key` by the contract's rules (state.Tenant.reachable)."""
+        with self._lock:
+            return self._tenant.reachable(person_key)
+
     def truth_by_workspace(self, person_key: str) -> dict[str, dict[str, list[str]]]:
         with self._lock:
             return self._tenant.truth_by_workspace(person_key)

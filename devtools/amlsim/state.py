@@ -458,6 +458,52 @@ class Tenant:
                 )
         return {family: sorted(ids) for family, ids in found.items()}
 
+    def reachable(self, person: str) -> dict[str, list[str]]:
+        """{family: sorted ids} a faithful product attributes to `person` by the contract's identity fields and
+        rules, WITHOUT the owner annotation (an independent oracle of shared/tasks.py; docs/azure-fidelity.md):
+
+        - runs, models, services, compute instances, pipeline modules: an object-id field names the person's
+          object id, or (no object id named at all) a UPN field holds the person's UPN or e-mail address;
+          display names are never compared;
+        - experiments: those holding a reachable run; metrics, artifacts, notification tasks, assets: those of a
+          reachable run (`runId` / `runid`); images: those packaging a reachable model (`modelIds`);
+        - pipeline experiments, graphs, templates: named by a reachable pipeline run; modules and data sources:
+          named by those graphs, unless a module's object id names someone else;
+        - workspaces and datastores: never (their contract names nobody).
+        """
+        principal = self.principals.get(person)
+        found: dict[str, list[str]] = {family: [] for family in FAMILIES}
+        if principal is None:
+            return found
+        for workspace in list(self.workspaces.values()):
+            for family, ids in reachable_in(workspace, principal).items():
+                found[family].extend(ids)
+        return {family: sorted(ids) for family, ids in found.items()}
+
+    def erasable(self, person: str) -> set[tuple[str, str, str]]:
+        """(workspace id, family, id) of what a faithful erasure deletes for `person` (shared/tasks.erase_reason):
+        models and services that name the person; images whose every packaged model is such a model; assets
+        made by one of the person's reachable runs."""
+        principal = self.principals.get(person)
+        keys: set[tuple[str, str, str]] = set()
+        if principal is None:
+            return keys
+        for ws in list(self.workspaces.values()):
+            mine = reachable_in(ws, principal)
+            models = set(mine["models"])
+            for family in ("models", "services", "assets"):
+                keys.update((ws.arm_id, family, i) for i in mine[family])
+            for image in ws.records("images"):
+                used = set(image.body().get("modelIds") or [])
+                if used and used <= models:
+                    keys.add((ws.arm_id, "images", image.id))
+        return keys
+
+    def findable(self, person: str) -> dict[str, list[str]]:
+        """What the contract lets a faithful product find of what `person` made: truth() AND reachable()."""
+        truth, reachable = self.truth(person), self.reachable(person)
+        return {family: sorted(set(truth[family]) & set(reachable[family])) for family in FAMILIES}
+
     def truth_by_workspace(self, person: str) -> dict[str, dict[str, list[str]]]:
         """{workspace resource id: {family: sorted ids}} for each workspace where `person` created things."""
         result: dict[str, dict[str, list[str]]] = {}
@@ -476,3 +522,93 @@ class Tenant:
 
     def count(self) -> int:
         return sum(workspace.count() for workspace in self.workspaces.values())
+
+
+# -- the contract's rules, independently of the product -------------------------------------------------------
+_OBJECT_ID_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "computes": (
+        ("properties", "properties", "createdBy", "userId"),
+        ("properties", "properties", "personalComputeInstanceSettings", "assignedUser", "objectId"),
+    ),
+    "runs": (("createdBy", "userObjectId"),),
+    "models": (("createdBy", "userObjectId"),),
+    "services": (("createdBy", "userObjectId"),),
+    "pipeline_modules": (("CreatedBy", "UserObjectId"),),
+}
+_UPN_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {"runs": (("createdBy", "upn"),)}
+
+
+def _at(body: Any, path: tuple[str, ...]) -> str | None:
+    for part in path:
+        body = body.get(part) if isinstance(body, dict) else None
+    return body.strip().lower() if isinstance(body, str) and body.strip() else None
+
+
+def _names(family: str, body: JSON, principal: Principal) -> bool | None:
+    """True: names the principal; False: names someone else by object id; None: names nobody usable."""
+    oids = {_at(body, p) for p in _OBJECT_ID_PATHS.get(family, ())} - {None}
+    if oids:
+        return principal.object_id.lower() in oids
+    mine = {v.lower() for v in (principal.upn, principal.email) if v}
+    if any(_at(body, p) in mine for p in _UPN_PATHS.get(family, ())):
+        return True
+    return None
+
+
+def reachable_in(ws: WorkspaceData, principal: Principal) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {"workspaces": [], "datastores": []}  # their contract names nobody
+
+    def direct(family: str) -> list[Record]:
+        return [r for r in ws.records(family) if _names(family, r.body(), principal)]
+
+    runs = direct("runs")
+    run_ids = {r.id for r in runs}
+    found["runs"] = sorted(run_ids)
+    found["computes"] = [ws.truth_id("computes", r) for r in direct("computes")]
+    found["models"] = sorted(r.id for r in direct("models"))
+    found["services"] = sorted(r.id for r in direct("services"))
+    experiments = {r.parent for r in runs}
+    found["experiments"] = [r.id for name, r in ws.experiment_names.items() if name in experiments]
+    found["metrics"] = [r.id for r in ws.records("metrics") if r.body().get("runId") in run_ids]
+    found["artifacts"] = [r.id for run_id in run_ids for r in ws.artifacts.get(run_id, [])]
+    found["tasks"] = [r.id for r in ws.records("tasks") if r.body().get("runId") in run_ids]
+    found["assets"] = [r.id for r in ws.records("assets") if r.body().get("runid") in run_ids]
+    models = set(found["models"])
+    found["images"] = [r.id for r in ws.records("images") if models & set(r.body().get("modelIds") or [])]
+    pipeline: dict[str, set[str]] = {family: set() for family in PIPELINE_FAMILIES}
+    for run in runs:
+        body = run.body()
+        properties = body.get("properties") or {}
+        if properties.get("azureml.runsource") != "azureml.PipelineRun":
+            continue
+        pipeline["pipeline_experiments"].add(str(body.get("experimentId")))
+        pipeline["pipeline_templates"].add(str(properties.get("azureml.pipelineTemplateId")))
+        graph_id = str(properties.get("azureml.graphId"))
+        pipeline["pipeline_graphs"].add(graph_id)
+        graph = ws.pipeline["pipeline_graphs"].get(graph_id)
+        if graph is None:
+            continue
+        for node in graph.body().get("moduleNodes") or []:
+            module = ws.pipeline["pipeline_modules"].get(str(node.get("moduleId")))
+            if module is not None and _names("pipeline_modules", module.body(), principal) is not False:
+                pipeline["pipeline_modules"].add(module.id)
+        for node in graph.body().get("datasetNodes") or []:
+            pipeline["pipeline_datasources"].add(str(node.get("dataSourceId")))
+    # a module the person made, met in anyone's pipeline graph, names the person's object id
+    for module in ws.pipeline["pipeline_modules"]:
+        if _names("pipeline_modules", module.body(), principal) and _in_any_run_graph(ws, module.id):
+            pipeline["pipeline_modules"].add(module.id)
+    for family, ids in pipeline.items():
+        found[family] = sorted(i for i in ids if ws.pipeline[family].get(i) is not None)
+    return found
+
+
+def _in_any_run_graph(ws: WorkspaceData, module_id: str) -> bool:
+    for run in ws.records("runs"):
+        graph_id = (run.body().get("properties") or {}).get("azureml.graphId")
+        graph = ws.pipeline["pipeline_graphs"].get(str(graph_id)) if graph_id else None
+        if graph is not None and any(
+            n.get("moduleId") == module_id for n in graph.body().get("moduleNodes") or []
+        ):
+            return True
+    return False

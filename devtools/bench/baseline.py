@@ -114,9 +114,8 @@ class SequentialExporter:
         base = f"{history}/history/v1.0{arm_id}/experiments"
         own_refs: dict[tuple[str, str], None] = {}
         other_refs: dict[tuple[str, str], None] = {}
+        subject_runs: set[str] = set()
         for experiment in list(self.walk(base)):
-            if mine(experiment):
-                self.keep("experiments", experiment)
             name = quote(str(experiment["name"]), safe="")
             run_ids: list[str] = []
             containers: list[str] = []  # E10 lists a run's dataContainerId (dcid.<runId>), not its run id
@@ -132,6 +131,9 @@ class SequentialExporter:
                     other_refs.update(dict.fromkeys(refs))
             if not run_ids:
                 continue
+            # the contract names no creator on an experiment: it is the subject's because her runs are in it
+            self.keep("experiments", experiment)
+            subject_runs.update(run_ids)
             kept = set(run_ids)
             for metric in list(self.walk(f"{base}/{name}/metrics")):
                 if metric.get("runId") in kept:
@@ -143,7 +145,7 @@ class SequentialExporter:
                     self.keep("artifacts", artifact)
         # E11, E12: notification tasks
         for item in list(self.walk(f"{history}/notification/v1.0{arm_id}/tasks")):
-            if mine(item):
+            if item.get("runId") in subject_runs:  # no public contract names a task's creator
                 self.keep(
                     "tasks", self.get(f"{history}/notification/v1.0{arm_id}/tasks/{item['id']}") or item
                 )
@@ -154,10 +156,22 @@ class SequentialExporter:
                 url = f"{history}/datastore/v1.0{arm_id}/datastores/{quote(item['name'], safe='')}"
                 self.keep("datastores", self.get(url, no_secret) or item)
         # E15-E22: model management
+        # (assets and images name no creator: an asset is tied by its runid, an image by its modelIds)
+        subject_models: set[str] = set()
+
+        def by_rule(kind: str, item: dict[str, Any]) -> bool:
+            if kind == "assets":
+                return item.get("runid") in subject_runs
+            if kind == "images":
+                return bool(subject_models & set(item.get("modelIds") or []))
+            if kind == "models" and mine(item):
+                subject_models.add(str(item["id"]))
+            return bool(mine(item))
+
         for kind in ("models", "assets", "images", "services"):
             url = f"{models}/api{arm_id}/{kind}"
             for item in list(self.walk(url, {"api-version": ARM_VERSION})):
-                if mine(item):
+                if by_rule(kind, item):
                     detail = self.get(f"{url}/{quote(item['id'], safe='')}", {"api-version": ARM_VERSION})
                     self.keep(kind, detail or item)
         # E23-E27: pipeline objects named by the pipeline runs (the subject's, and everyone else's: the

@@ -16,6 +16,13 @@ workspace, summed over the workspaces in scope):
               + sum over kept runs r of ceil(A_r / p)                               E10
     pipelines   every pipeline object named by a pipeline run (anyone's), plus the modules and data sources
                 of those graphs                        E23-E27, one read each
+    rules       2 x (ceil(X / p) + sum over x of ceil(R_x / p)) + ceil(N_models / p)
+                                                       the notification-task and asset tasks list the subject's
+                                                       runs (E5, E6), the image task her models (E15): the
+                                                       contract names no creator on those families
+
+k_f counts what the contract lets the product attribute to the subject (state.reachable_in), not the owner
+annotation.
 
 The floor, for a workspace where the subject has nothing: 2 + 8 + X calls (X experiments, lists of one
 page): listing every experiment's runs is what searching a workspace costs, because the subject's runs can
@@ -27,7 +34,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from devtools.amlsim.state import Tenant
+from devtools.amlsim.state import Tenant, reachable_in
 
 FAMILY_LISTS = ("computes", "experiments", "tasks", "datastores", "models", "assets", "images", "services")
 DETAILED = ("computes", "tasks", "datastores", "models", "assets", "images", "services")
@@ -41,19 +48,23 @@ def pages(n: int, page: int) -> int:
 
 def predict_calls(tenant: Tenant, subject: str, page: int) -> dict[str, int]:
     """The formula above, evaluated on a simulated tenant from its ground truth (the owner annotation)."""
-    out = {"scope": 0, "workspace": 0, "lists": 0, "details": 0, "runs": 0, "pipelines": 0}
+    out = {"scope": 0, "workspace": 0, "lists": 0, "details": 0, "runs": 0, "pipelines": 0, "rules": 0}
     subs: dict[str, int] = {}
+    principal = tenant.principals[subject]
     for ws in tenant.workspaces.values():
+        mine = {family: set(ids) for family, ids in reachable_in(ws, principal).items()}
+        history_lists = pages(len(ws.experiments), page) + sum(pages(len(r), page) for r in ws.runs.values())
+        out["rules"] += 2 * history_lists + pages(len(ws.models), page)
         subs[ws.subscription_id] = subs.get(ws.subscription_id, 0) + 1
         out["workspace"] += 2
         for family in FAMILY_LISTS:
             out["lists"] += pages(len(ws.collection(family)), page)
         for family in DETAILED:
-            out["details"] += sum(1 for r in ws.collection(family) if r.owner == subject)
+            out["details"] += len(mine[family])
         refs: set[tuple[str, str]] = set()
         for name in ws.experiment_names:
             runs = list(ws.runs.get(name, []))
-            kept = [r for r in runs if r.owner == subject]
+            kept = [r for r in runs if r.id in mine["runs"]]
             out["runs"] += pages(len(runs), page) + len(kept)
             if kept:
                 ids = {r.id for r in kept}

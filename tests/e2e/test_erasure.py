@@ -108,7 +108,11 @@ def approve_and_wait(stack, view, headers=OFFICER_A):
 def test_dry_run_lists_what_the_erasure_then_deletes_and_nothing_else_changes(stack, fresh):
     sim = fresh
     before = objects(sim.snapshot())
-    owned = {k for k in before if k[1] in DELETABLE and sim_owner(sim, k) == PERSON}
+    # what the contract lets an erasure attribute to her: models and services by object id; images packaging
+    # only her models and assets of her runs by rule (the contract names no creator on those)
+    owned = sim.tenant.erasable(PERSON)
+    assert {k[1] for k in owned} == set(DELETABLE)
+    assert all(sim_owner(sim, k) == PERSON for k in owned if k[1] in ("models", "services"))
     # Given a dry run: it needs no approval, sends no DELETE and lists every matched object
     dry = submit(stack, erasure(sim, dryRun=True))
     assert dry.status_code == 202
@@ -131,11 +135,14 @@ def test_dry_run_lists_what_the_erasure_then_deletes_and_nothing_else_changes(st
     outcomes = {(i["family"], i["id"]): i["outcome"] for i in record["items"]}
     blocked = {k for k, v in outcomes.items() if v == "blocked"}
     assert set(outcomes.values()) <= {"deleted", "blocked"}
-    # alice's image used by carol's service, and alice's model used by bob's image, are kept and reported
-    assert ("images", "churn-img-r1:2") in blocked
+    # bob's image that packages only her model is hers by rule, but bob's service runs on it: kept and
+    # reported, and so her model in it; her image that also packages bob's model is not hers to delete
+    assert ("images", "fraud-img-r1:1") in blocked
     assert ("models", "churn-r1:2") in blocked
+    assert ("images", "churn-img-r1:2") not in outcomes
+    assert ("models", "anomaly-r1:2") not in outcomes  # names her display name only: matched to nobody
     assert done["status"] == "completed_with_errors"
-    assert {e["reason"].split(":")[0] for e in done["errors"]} >= {"churn-img-r1"}
+    assert {e["reason"].split(":")[0] for e in done["errors"]} >= {"fraud-img-r1", "churn-r1"}
     # And every deleted object answered 404 when read back, and the DELETEs named only planned ids
     for item in record["items"]:
         if item["outcome"] == "deleted":
@@ -180,7 +187,7 @@ def test_dependents_are_deleted_first(stack, fresh):
             for model_id in img["body"].get("modelIds") or []:
                 users.setdefault(model_id, set()).add(img["id"])
     conflicts = {last_segment(e) for e in sim.log if e["status"] == 409}
-    assert conflicts >= {"churn-img-r1:2", "churn-r1:2"}
+    assert conflicts >= {"fraud-img-r1:1", "churn-r1:2"}
     assert all(users.get(object_id) for object_id in conflicts)
     removed = {last_segment(e) for e in sim.log if e["method"] == "DELETE" and e["status"] == 200}
     assert removed

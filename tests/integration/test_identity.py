@@ -120,7 +120,12 @@ def test_graph_not_configured_runs_on_the_request_and_names_the_missing_kinds(si
     assert subject == Subject(user_principal_name=alice.upn)
     assert record["graph"]["outcome"] == "not configured"
     assert [m["kind"] for m in record["missing"]] == ["objectId", "email"]
-    assert record["missing"][0]["fields"] == ["createdBy.userObjectId"]
+    assert record["missing"][0]["fields"] == [
+        "createdBy.userObjectId",
+        "properties.properties.createdBy.userId",
+        "properties.properties.personalComputeInstanceSettings.assignedUser.objectId",
+        "CreatedBy.UserObjectId",
+    ]
     assert "systemData.createdBy" in record["missing"][1]["fields"]
     assert "ARM systemData.createdBy" in record["missing"][1]["effect"]
     assert graph_calls(sim) == []
@@ -212,7 +217,7 @@ def test_plan_without_graph_still_plans_and_says_what_is_missing(rt: Any) -> Non
     assert "UPN alice@contoso.com: given in the request" in page
     assert "Microsoft Graph: not configured" in page
     assert (
-        "ARM systemData.createdBy (workspaces, computes) holds a UPN or e-mail: no e-mail address known"
+        "ARM systemData.createdBy (newer api-versions; none at 2019-11-01) holds a UPN or e-mail: no e-mail address known"
         in page
     )
 

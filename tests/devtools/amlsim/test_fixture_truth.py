@@ -137,3 +137,37 @@ def test_large_tenant_is_quick_deterministic_and_sized_for_twenty_thousand_calls
     assert dump(small) == dump(again)
     assert dump(small) != dump(other)
     assert small.truth("alice") == again.truth("alice")
+
+
+def test_findable_is_the_truth_the_contract_lets_a_product_find() -> None:
+    tenant = demo_tenant()
+    truth, findable, reachable = tenant.truth("alice"), tenant.findable("alice"), tenant.reachable("alice")
+    assert all(set(findable[f]) == set(truth[f]) & set(reachable[f]) for f in FAMILIES)
+    gap = {f: sorted(set(truth[f]) - set(findable[f])) for f in FAMILIES if set(truth[f]) - set(findable[f])}
+    # ARM 2019-11-01 and datastores name nobody; clusters name nobody; a model names her display name only;
+    # assets and images name no creator and some of hers are tied to no run or model of hers
+    assert set(gap) == {"workspaces", "computes", "datastores", "models", "assets", "images"}
+    assert gap["workspaces"] == [tenant.workspaces[next(iter(tenant.workspaces))].arm_id]
+    assert gap["datastores"] == truth["datastores"]
+    assert gap["models"] == ["anomaly-r1:2"]  # createdBy {userName: "Alice Smith"} only
+    assert "anomaly-img-r1:2" in gap["images"]  # packages only that model
+    # her runs that name no object id (UPN only) are still found, by the UPN
+    r1 = tenant.find_workspace(*next(iter(tenant.workspaces)))
+    assert r1 is not None
+    upn_only = [
+        r.id for r in r1.records("runs") if r.owner == "alice" and "userObjectId" not in r.body()["createdBy"]
+    ]
+    assert upn_only
+    assert set(upn_only) <= set(findable["runs"])
+    # reachable beyond her own: experiments with her runs, images packaging her models, shared data sources
+    beyond = {f for f in FAMILIES if set(reachable[f]) - set(truth[f])}
+    assert beyond == {"experiments", "assets", "images", "pipeline_datasources"}
+    bobs_image = "fraud-img-r1:1"  # bob's image packaging her model churn-r1:2
+    assert bobs_image in reachable["images"]
+    assert bobs_image not in truth["images"]
+    # the namesake's records are never reachable for alice (they share only containers: an experiment both
+    # ran in)
+    namesake = tenant.reachable("asmith")
+    shared = {f for f in FAMILIES if set(reachable[f]) & set(namesake[f])}
+    assert shared == {"experiments"}
+    assert tenant.reachable("nobody") == {f: [] for f in FAMILIES}

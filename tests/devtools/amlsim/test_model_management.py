@@ -27,9 +27,15 @@ def test_lists_page_with_skip_token_to_the_end(client: Client, sim: Simulator, k
         "$skipToken=" in p["nextLink"] and "api-version=2019-11-01" in p["nextLink"] for p in pages[:2]
     )
     assert "nextLink" not in pages[-1]
-    alice = sim.people["alice"]["objectId"]
-    pages_with_alice = [p for p in pages if any(i["createdBy"]["userObjectId"] == alice for i in p["value"])]
+    # alice's records interleave with others' on several pages (owner annotation: assets and images name
+    # nobody in model management's contract, so the annotation says whose they are)
+    mine = set(sim.truth("alice")[kind])
+    pages_with_alice = [p for p in pages if any(i["id"] in mine for i in p["value"])]
     assert len(pages_with_alice) >= 2
+    if kind in ("assets", "images"):
+        assert all("createdBy" not in i for i in items)
+    else:
+        assert all("upn" not in i["createdBy"] for i in items)  # User has no upn
     _, by_count = client.walk(url(client, f"/{kind}"), {**ARM_VERSION, "count": "100"})
     assert len(by_count) == 1
 
@@ -39,7 +45,8 @@ def test_e16_e18_e20_e22_one_object_by_id(client: Client) -> None:
     assert model.status_code == 200
     body = model.json()
     assert (body["id"], body["name"], body["version"]) == ("churn-r1:1", "churn-r1", 1)
-    assert body["createdBy"]["upn"] == "alice@contoso.com"
+    assert body["createdBy"]["userObjectId"] == client.sim.people["alice"]["objectId"]
+    assert "upn" not in body["createdBy"]  # modelManagement.json User: no upn
     encoded = client.get(url(client, "/models/churn-r1%3A1"), ARM_VERSION)
     assert encoded.json() == body
     image = client.get(url(client, "/images/churn-img-r1:2"), ARM_VERSION).json()
