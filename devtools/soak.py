@@ -41,7 +41,7 @@ DRY_RUN = "dave"
 FAULTS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     (r"GET /[^/]+/history/", "status", {"status": 429, "retry_after": 1}),
     (r"GET /management\.azure\.com/", "status", {"status": 503, "retry_after": 1}),
-    (r"GET /[^/]+/api/subscriptions/", "status", {"status": 500}),
+    (r"GET /[^/]+/modelmanagement/v1\.0/subscriptions/", "status", {"status": 500}),
     (r"GET /[^/]+/artifact/", "reset", {}),
     (r"GET /[^/]+/datastore/", "truncate", {}),
     (r"GET /[^/]+/notification/", "delay", {"delay_s": 0.5}),

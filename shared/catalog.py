@@ -78,7 +78,10 @@ HISTORY: Final = "/history/v1.0" + WS
 ARTIFACT: Final = "/artifact/v1.0" + WS
 NOTIFICATION: Final = "/notification/v1.0" + WS
 DATASTORE: Final = "/datastore/v1.0" + WS
-MODELS: Final = "/api" + WS
+# Model management as azureml-core builds it (`_get_mms_url`: `/modelmanagement/v1.0` + the workspace scope), on
+# the discovery document's host and on `{location}.modelmanagement.azureml.net` alike. The 2020 procedure prints
+# `/api` + WS, which only the regional model-management host is known to serve.
+MODELS: Final = "/modelmanagement/v1.0" + WS
 PIPELINES: Final = "/api/v1.0" + WS
 ARM_PAGED: Final = {"api_version": ARM_API_VERSION, "paging": "arm"}
 MM_PAGED: Final = {"api_version": MODEL_API_VERSION, "paging": "skiptoken"}

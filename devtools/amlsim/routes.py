@@ -70,6 +70,24 @@ def purge_requested(req: ApiRequest) -> bool:
     return (req.q("forceToPurge") or "").strip().lower() == "true" and version >= FORCE_TO_PURGE_SINCE
 
 
+# Model management paths. azureml-core builds `<modelmanagement host>/modelmanagement/v1.0/subscriptions/...`
+# (azureml/_model_management/_util.py `_get_mms_url`, MMS_ROUTE_API_VERSION = 'v1.0'), on the discovery
+# document's host and on the regional `{region}.modelmanagement.azureml.net` alike. The 2020 export procedure
+# prints `/api/subscriptions/...` on the regional model-management host only. Nothing public says that the
+# newer `{region}.api.azureml.ms` host serves the `/api/` form: the harsher reading, it does not (404).
+MMS_PREFIX = r"(?:/api|/modelmanagement/v1\.0)"
+MMS_CLIENT_PREFIX = "/modelmanagement/v1.0"
+
+
+def mms_prefix_of(path: str) -> str:
+    return "/api" if path.lower().startswith("/api/") else MMS_CLIENT_PREFIX
+
+
+def mms_path_served(domain: str, path: str) -> bool:
+    """Whether `domain` serves this model-management path form (the seed's `/api/` only on its own host)."""
+    return mms_prefix_of(path) == MMS_CLIENT_PREFIX or domain == "modelmanagement.azureml.net"
+
+
 def parse_host(host: str) -> tuple[str, str | None] | None:
     """("arm", None), (regional domain, region) or None for a host the simulator does not play."""
     host = host.lower()
@@ -248,7 +266,7 @@ class Api:
 
         history, artifact = "/history/v1\\.0" + _WS, "/artifact/v1\\.0" + _WS
         notification, datastore = "/notification/v1\\.0" + _WS, "/datastore/v1\\.0" + _WS
-        mms, pipelines = "/api" + _WS, "/api/v1\\.0" + _WS
+        mms, pipelines = MMS_PREFIX + _WS, "/api/v1\\.0" + _WS
         self.routes = [
             route("arm", _SUB + "/workspaces", GET=self.list_subscription_workspaces),
             route(
@@ -315,6 +333,8 @@ class Api:
         allowed = {"arm"} if domain == "arm" else REGIONAL_DOMAINS[domain]
         for route in self.routes:
             if route.service not in allowed:
+                continue
+            if route.service == "modelmanagement" and not mms_path_served(domain, req.path):
                 continue
             match = route.pattern.match(req.path.split("?", 1)[0])
             if match is None:
@@ -885,7 +905,8 @@ class Api:
     def _service_accepted(self, req: ApiRequest, op: ServiceOperation) -> ApiResponse:
         ws = op.workspace
         location = (
-            f"{self.sim.link_base('operationLocation')}/{req.host}/api/subscriptions/{ws.subscription_id}/resourceGroups/"
+            f"{self.sim.link_base('operationLocation')}/{req.host}{mms_prefix_of(req.path)}"
+            f"/subscriptions/{ws.subscription_id}/resourceGroups/"
             f"{ws.resource_group}/providers/Microsoft.MachineLearningServices/workspaces/{ws.name}"
             f"/operations/{op.id}"
         )

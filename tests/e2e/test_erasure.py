@@ -247,7 +247,7 @@ def test_a_service_delete_answering_202_is_polled_to_success_then_verified(stack
         assert (op["status"], op["polls"]) == ("Succeeded", 3)
         assert op["id"] == states[service_id]["id"]
         assert op["url"].endswith(f"/operations/{op['id']}")
-        assert f"/api{item['workspace']}/operations/" in op["url"]
+        assert f"/modelmanagement/v1.0{item['workspace']}/operations/" in op["url"]
         assert op["at"] >= item["delete"]["at"]
         assert item["verification"]["status"] == 404
         assert item["outcome"] == "deleted"

@@ -120,7 +120,7 @@ def test_export_equals_ground_truth_and_tokens_stay_on_azure_hosts(stack, sim):
 def test_faults_and_throttling_converge_to_the_same_package(stack, sim):
     for route, kind, extra in (
         (r"GET /[^/]+/history/v1\.0/.*/runs", "status", {"status": 429, "retry_after": 1}),
-        (r"GET /[^/]+/api/subscriptions/.*/(models|images)", "status", {"status": 500}),
+        (r"GET /[^/]+/modelmanagement/v1\.0/subscriptions/.*/(models|images)", "status", {"status": 500}),
         (r"GET /management\.azure\.com/.*/workspaces", "status", {"status": 503, "retry_after": 1}),
         (r"GET /[^/]+/artifact/", "reset", {}),
         (r"GET /[^/]+/history/v1\.0/.*/metrics", "truncate", {}),

@@ -34,7 +34,10 @@ def test_paths_per_service():
     assert (
         ENDPOINTS["E14"].render(**WS_VALUES, name="blob") == "/datastore/v1.0" + WS_PATH + "/datastores/blob"
     )
-    assert ENDPOINTS["D2"].render(**WS_VALUES, id="m:1") == "/api" + WS_PATH + "/models/m%3A1"
+    # model management as azureml-core builds it, not the 2020 procedure's `/api` form
+    assert (
+        ENDPOINTS["D2"].render(**WS_VALUES, id="m:1") == "/modelmanagement/v1.0" + WS_PATH + "/models/m%3A1"
+    )
     assert ENDPOINTS["E24"].render(**WS_VALUES, graphId="g") == "/api/v1.0" + WS_PATH + "/Graphs/g"
     assert ENDPOINTS["E1"].render(subscriptionId="s", resourceGroupName="rg") == (
         "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces"

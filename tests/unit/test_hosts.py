@@ -21,7 +21,8 @@ def context(ws: WorkspaceRef) -> TaskContext:
 def test_templates_fill_the_region_and_arm_is_global():
     ctx = context(WorkspaceRef("s", "rg", "ws", "westeurope"))
     assert ctx.url(ENDPOINTS["E15"]) == (
-        "https://westeurope.modelmanagement.azureml.net/api/subscriptions/s/resourceGroups/rg/providers/"
+        "https://westeurope.modelmanagement.azureml.net/modelmanagement/v1.0/subscriptions/s/resourceGroups/rg/"
+        "providers/"
         "Microsoft.MachineLearningServices/workspaces/ws/models?api-version=2019-11-01"
     )
     assert ctx.url(ENDPOINTS["E2"]).startswith("https://management.azure.com/subscriptions/s/")
@@ -33,7 +34,9 @@ def test_discovered_hosts_replace_the_templates():
     assert ctx.url(ENDPOINTS["E5"]).startswith(
         "https://westeurope.api.azureml.ms/history/v1.0/subscriptions/s/"
     )
-    assert ctx.url(ENDPOINTS["E15"]).startswith("https://westeurope.modelmanagement.azureml.net/api/")
+    assert ctx.url(ENDPOINTS["E15"]).startswith(
+        "https://westeurope.modelmanagement.azureml.net/modelmanagement/v1.0/"
+    )
 
 
 def test_a_bad_region_never_reaches_a_host_name():

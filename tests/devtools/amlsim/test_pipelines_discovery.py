@@ -68,8 +68,17 @@ def test_discovery_document_names_local_hosts_that_serve_the_data_plane(client: 
     history = client.get(doc["history"] + "/history/v1.0" + ws_path(*PROD) + "/experiments")
     assert history.status_code == 200
     assert len(history.json()["value"]) == 5
-    models = client.get(doc["modelmanagement"] + "/api" + ws_path(*PROD) + "/models", ARM_VERSION)
+    models = client.get(
+        doc["modelmanagement"] + "/modelmanagement/v1.0" + ws_path(*PROD) + "/models", ARM_VERSION
+    )
     assert models.status_code == 200
+    # the 2020 procedure's `/api/...` form is known only on the regional model-management host, not here
+    seed_form = client.get(doc["modelmanagement"] + "/api" + ws_path(*PROD) + "/models", ARM_VERSION)
+    assert seed_form.status_code == 404
+    legacy_mms = client.url(
+        "modelmanagement", "/modelmanagement/v1.0" + ws_path(*PROD) + "/models", "northeurope"
+    )
+    assert client.get(legacy_mms, ARM_VERSION).json()["value"] == models.json()["value"]
     run = pipeline_runs(client, PROD, "pipeline-training-p1", "northeurope")[0]
     graph = client.get(
         doc["pipelines"] + "/api/v1.0" + ws_path(*PROD) + f"/Graphs/{run['properties']['azureml.graphId']}"
