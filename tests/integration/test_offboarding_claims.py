@@ -8,36 +8,16 @@ import threading
 import uuid
 
 import pytest
-from azure.identity import ManagedIdentityCredential
 
 from shared import offboarding
-from shared import settings as names
 from shared.runtime import Runtime
-from shared.settings import Settings
-from tests.conftest import APP_CLIENT_ID
 
 SUBSCRIPTION = "00000000-0000-4000-8000-0000000000b2"
 
 
 @pytest.fixture
-def ob(azurite, identity_endpoint, tls, monkeypatch) -> Runtime:
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls[0]))
-    for key, value in identity_endpoint.environment().items():
-        monkeypatch.setenv(key, value)
-    settings = Settings.from_env(
-        {
-            names.STORAGE_BLOB_URI: azurite.url("blob"),
-            names.STORAGE_QUEUE_URI: azurite.url("queue"),
-            names.STORAGE_TABLE_URI: azurite.url("table"),
-            names.IDENTITY_CLIENT_ID: APP_CLIENT_ID,
-            names.PSEUDONYM_KEY: "test-key",
-            names.OFFBOARDING_SCOPE: SUBSCRIPTION,
-            names.OFFBOARDING_DEDUPE_HOURS: "72",
-        }
-    )
-    runtime = Runtime.create(settings, ManagedIdentityCredential(client_id=APP_CLIENT_ID))
-    runtime.storage.ensure()
-    return runtime
+def ob(make_runtime) -> Runtime:
+    return make_runtime(OFFBOARDING_SCOPE=SUBSCRIPTION, OFFBOARDING_DEDUPE_HOURS="72")
 
 
 def event(object_id: str, upn: str | None = None) -> bytes:
