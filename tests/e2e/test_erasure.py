@@ -420,6 +420,20 @@ def runtime() -> Runtime:
     return rt
 
 
+def workspace_erasure(arm_id: str, status: str) -> DsrRequest:
+    """A stored-request shape of an approved whole-workspace erasure, for tests that drive its task by hand."""
+    return DsrRequest(
+        id=str(uuid.uuid4()),
+        type="erasure",
+        subject=None,
+        scope={"workspaces": [arm_id]},
+        received_at=utcnow(),
+        status=status,
+        stage="done",
+        delete_workspace={"confirm": WS_NAME},
+    )
+
+
 def links_of(rt, request_id):
     stored = rt.store.get_request(request_id)
     assert stored is not None
@@ -530,16 +544,7 @@ def test_a_soft_deleted_workspace_that_is_recovered_is_caught_by_the_later_check
     assert response.status_code == 200
     assert sim.deleted_workspaces()[arm_id]["state"] == "soft-deleted"
     until = utcnow() + dt.timedelta(days=14)
-    request = DsrRequest(
-        id=str(uuid.uuid4()),
-        type="erasure",
-        subject=None,
-        scope={"workspaces": [arm_id]},
-        received_at=utcnow(),
-        status="completed",
-        stage="done",
-        delete_workspace={"confirm": WS_NAME},
-    )
+    request = workspace_erasure(arm_id, "completed")
     record = {
         "items": [
             {
@@ -579,18 +584,8 @@ def test_a_redelivered_message_after_a_lost_delete_answer_sends_no_second_delete
     sim.set_lro(polls_in_progress=1, retry_after=1, initial_status=initial_status)
     arm_id = workspace_id(sim)
     ws = next(w for w in sim.tenant.workspaces.values() if w.arm_id == arm_id)
-    rt = Runtime.create(Settings.from_env(), ManagedIdentityCredential(client_id=APP_CLIENT_ID))
-    rt.storage.ensure()
-    request = DsrRequest(
-        id=str(uuid.uuid4()),
-        type="erasure",
-        subject=None,
-        scope={"workspaces": [arm_id]},
-        received_at=utcnow(),
-        status="running",
-        stage="done",
-        delete_workspace={"confirm": WS_NAME},
-    )
+    rt = runtime()
+    request = workspace_erasure(arm_id, "running")
     rt.store.create_request(request)
     task = Task(
         request.id,
