@@ -6,19 +6,11 @@ import json
 
 import azure.functions as func
 
-from shared import (
-    callbacks,
-    deadlines,
-    http_api,
-    http_lookup,
-    http_ops,
-    offboarding,
-    settings,
-    tasks,
-    telemetry,
-    workflow,
-)
+from shared.core import settings, telemetry
+from shared.edge import http_api, http_lookup, http_ops, offboarding
+from shared.lifecycle import callbacks, deadlines, workflow
 from shared.runtime import get_runtime
+from shared.tasks import kinds as tasks
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 

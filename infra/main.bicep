@@ -106,7 +106,7 @@ param maximumInstanceCount int = 100
 ])
 param instanceMemoryMB int = 2048
 
-// ---- App settings with a default in shared/settings.py (the same defaults here) ----
+// ---- App settings with a default in shared/core/settings.py (the same defaults here) ----
 
 @description('DSR_ARM_BASE_URL: Azure Resource Manager.')
 param armBaseUrl string = 'https://management.azure.com'

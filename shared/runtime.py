@@ -13,11 +13,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from shared.amlclient import AzureMLClient, RateLimiter, TokenCredential
-from shared.budget import SharedBudget
-from shared.outbound import AllowList
-from shared.settings import Settings
-from shared.storage import RequestStore, Storage
+from shared.aml.budget import SharedBudget
+from shared.aml.client import AzureMLClient, RateLimiter
+from shared.aml.identity import graph_client
+from shared.core import telemetry
+from shared.core.outbound import AllowList
+from shared.core.settings import Settings
+from shared.core.transport import TokenCredential
+from shared.storage.store import RequestStore, Storage
 
 
 @dataclass
@@ -27,7 +30,7 @@ class Runtime:
     storage: Storage
     store: RequestStore
     aml: AzureMLClient
-    # Microsoft Graph with its own token audience; None when DSR_GRAPH_BASE_URL is empty (shared/identity.py).
+    # Microsoft Graph with its own token audience; None when DSR_GRAPH_BASE_URL is empty (shared/aml/identity.py).
     graph: AzureMLClient | None = None
 
     @classmethod
@@ -59,7 +62,6 @@ class Runtime:
                 fallback_instances=settings.rate_fallback_instances,
             ),
         )
-        from shared.identity import graph_client
 
         graph = graph_client(settings, credential)
         return cls(settings, credential, storage, RequestStore(storage), aml, graph)
@@ -81,8 +83,6 @@ def get_runtime() -> Runtime:
     global _runtime
     with _lock:
         if _runtime is None:
-            from shared import telemetry
-
             telemetry.configure()  # once per process, whichever trigger runs first
             _runtime = Runtime.create(Settings.from_env())
             _runtime.storage.ensure()

@@ -67,7 +67,7 @@ ERROR_HISTORY: Final = '{"error": {"code", "message", ...}} (ErrorResponse)'
 @dataclass(frozen=True)
 class Contract:
     family: str  # the simulator's family name (state.FAMILIES)
-    endpoints: tuple[str, ...]  # the product's endpoint ids (shared/catalog.py) that answer this family
+    endpoints: tuple[str, ...]  # the product's endpoint ids (shared/aml/catalog.py) that answer this family
     api_version: str
     identity: tuple[str, ...]  # dotted paths that may name a person; () = the contract names nobody
     creator: str  # plain words: which of `identity` names the creator, or why none does
@@ -75,7 +75,7 @@ class Contract:
     paging: str = "none"
     statuses: tuple[int, ...] = (200, 404)
     error_shape: str = ERROR_HISTORY
-    rule: str = ""  # how the product ties a record of this family to a person (shared/tasks.py)
+    rule: str = ""  # how the product ties a record of this family to a person (shared/tasks/kinds.py)
     cannot_find: str = ""  # what the rule cannot find, and why
 
 

@@ -460,7 +460,7 @@ class Tenant:
 
     def reachable(self, person: str) -> dict[str, list[str]]:
         """{family: sorted ids} a faithful product attributes to `person` by the contract's identity fields and
-        rules, WITHOUT the owner annotation (an independent oracle of shared/tasks.py; docs/azure-fidelity.md):
+        rules, WITHOUT the owner annotation (an independent oracle of shared/tasks/kinds.py; docs/azure-fidelity.md):
 
         - runs, models, services, compute instances, pipeline modules: an object-id field names the person's
           object id, or (no object id named at all) a UPN field holds the person's UPN or e-mail address;

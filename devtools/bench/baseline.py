@@ -8,7 +8,7 @@ its modules and data sources). Every list is followed to its last page (`nextLin
 subject found in a list is read again by its own GET. One `requests.Session` (keep-alive), one token, no
 threads, no retries (the benchmark's simulator injects no faults).
 
-It keeps what the product keeps (the same matching rule, shared.matching), so both runs make about the same
+It keeps what the product keeps (the same matching rule, shared.core.matching), so both runs make about the same
 calls and end with the same records: the comparison measures how the work is done, not how much of it.
 """
 
@@ -24,8 +24,8 @@ from urllib.parse import quote
 import requests
 
 from devtools.package_check import PIPELINE_TRUTH, record_id
-from shared.matching import Matcher, Subject
-from shared.settings import DEFAULT_MATCH_FIELDS
+from shared.core.matching import Matcher, Subject
+from shared.core.settings import DEFAULT_MATCH_FIELDS
 
 ARM_VERSION = "2019-11-01"
 PROVIDER = "providers/Microsoft.MachineLearningServices/workspaces"

@@ -3,7 +3,7 @@
 ARM's numbers are used as they are (reads: a bucket of 250, refilled at 25 a second, per principal,
 subscription and host): nothing is scaled. The tenant is two workspaces in two subscriptions and two regions,
 so the export drains two data-plane buckets at once (and touches the two ARM buckets a little). The hosts'
-limiters share each bucket through Table storage (shared/budget.py), so 1, 2 and 4 hosts are run with ARM's
+limiters share each bucket through Table storage (shared/aml/budget.py), so 1, 2 and 4 hosts are run with ARM's
 numbers. Two configurations without the shared budget (`DSR_RATE_SHARED=false`) are run for comparison: 2 hosts
 that each hold the whole budget (as every instance did before), and 2 hosts that each hold half of it (what
 dividing the budget by the number of live instances gives, at best: both hosts are alive throughout). Before
@@ -92,7 +92,7 @@ def requeues(stack: LocalStack, request_id: str) -> dict[str, int]:
 
 
 def _budget_table(stack: LocalStack) -> Any:
-    from shared import settings as names
+    from shared.core import settings as names
 
     return _runtime(stack).storage.table(names.BUDGET_TABLE)
 
@@ -100,8 +100,8 @@ def _budget_table(stack: LocalStack) -> Any:
 def _runtime(stack: LocalStack) -> Any:
     import os
 
+    from shared.core.settings import Settings
     from shared.runtime import Runtime
-    from shared.settings import Settings
 
     return Runtime.create(Settings.from_env({**os.environ, **stack.settings}))
 

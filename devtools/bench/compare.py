@@ -116,12 +116,12 @@ def profile_run(stack: LocalStack, body: dict[str, Any], out_dir: Path) -> dict[
 
 # Where a worker's CPU goes, by the first of these found in a sample's stack (most specific first).
 AREAS = (
-    ("shared/scrub.py", "scrubbing secrets"),
-    ("shared/matching.py", "matching the subject"),
+    ("shared/aml/scrub.py", "scrubbing secrets"),
+    ("shared/core/matching.py", "matching the subject"),
     ("RequestStore.update_task", "writing task rows (lease, checkpoints, finish)"),
-    ("shared/package.py", "staging and committing blocks (Blob)"),
-    ("shared/storage.py", "reading rows, spawning tasks, queue sends"),
-    ("shared/amlclient.py", "Azure ML calls (HTTP, JSON)"),
+    ("shared/evidence/package.py", "staging and committing blocks (Blob)"),
+    ("shared/storage/store.py", "reading rows, spawning tasks, queue sends"),
+    ("shared/aml/client.py", "Azure ML calls (HTTP, JSON)"),
     ("funchost/queues.py", "local host: queue polling and leases"),
     ("funchost/http_server.py", "local host: HTTP"),
     ("shared/", "other product code"),
@@ -156,11 +156,14 @@ def summarize_profile(text: str, top: int = 12) -> dict[str, Any]:
 
 
 def frame_name(frame: str) -> str:
-    """'func (path/to/file.py:12)' -> 'file.py:func' with a short path (shared/tasks.py, requests/sessions.py)."""
+    """'func (path/to/file.py:12)' -> 'file.py:func' with a short path (shared/tasks/kinds.py, requests/sessions.py)."""
     func, _, where = frame.partition(" (")
     path = where.rsplit(":", 1)[0]
     parts = path.split("/")
-    short = "/".join(parts[-2:]) if len(parts) >= 2 else path
+    if "shared" in parts:  # the product's own files keep their room: shared/aml/client.py
+        short = "/".join(parts[len(parts) - 1 - parts[::-1].index("shared") :])
+    else:
+        short = "/".join(parts[-2:]) if len(parts) >= 2 else path
     return f"{short}:{func}"
 
 
@@ -197,7 +200,7 @@ def run(out_dir: Path, quick: bool = False) -> dict[str, Any]:
         log(f"Part 1: the sequential client, one call after another ({product['calls']} calls x >= 20 ms)")
         from azure.identity import ManagedIdentityCredential
 
-        from shared.matching import Subject
+        from shared.core.matching import Subject
 
         person = tenant.people[SUBJECT]
         token = ManagedIdentityCredential(client_id=stack.settings["DSR_IDENTITY_CLIENT_ID"]).get_token(

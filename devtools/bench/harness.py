@@ -206,8 +206,8 @@ def run_export(
     stack: LocalStack, body: dict[str, Any], *, timeout: float = 900, progress: bool = True
 ) -> ExportRun:
     """Submit `body` through the first host's HTTP API and wait for the request to end."""
+    from shared.core.settings import Settings
     from shared.runtime import Runtime
-    from shared.settings import Settings
 
     sim = stack.simulator
     assert sim is not None

@@ -453,7 +453,7 @@ def _ceiling_text(ceiling: dict[str, Any]) -> list[str]:
         ]
         requeued = sum(r.get("requeued", {}).get("throttled", 0) for r in shared)
         text += [
-            "The hosts' limiters share each bucket (`shared/budget.py`): one row per (principal, subscription, host,",
+            "The hosts' limiters share each bucket (`shared/aml/budget.py`): one row per (principal, subscription, host,",
             "reads|deletes) in table `DsrBudget`, from which each process leases a few tokens at a time with an",
             "ETag-conditional write (the loser of a race re-reads and takes from what is left), refilling it by",
             "the time elapsed; its own limiter then spends them call by call. A lease may run up to",

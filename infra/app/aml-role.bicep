@@ -1,5 +1,5 @@
 // The custom role the Function App's identity holds on the target Azure ML scopes: exactly the operations
-// the product calls, each with the endpoint (E1-E27, D1-D5; shared/catalog.py, docs/architecture.md)
+// the product calls, each with the endpoint (E1-E27, D1-D5; shared/aml/catalog.py, docs/architecture.md)
 // that needs it. A role definition is a subscription-level resource, hence this module's target scope.
 //
 // Sources: the Microsoft.MachineLearningServices operations list (Azure permissions for AI + machine

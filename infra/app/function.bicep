@@ -1,5 +1,5 @@
 // The Function App: Flex Consumption (FC1, Linux), Python 3.11, running as the user-assigned identity.
-// App settings are exactly the settings the code reads (shared/settings.py) plus the two the platform
+// App settings are exactly the settings the code reads (shared/core/settings.py) plus the two the platform
 // needs for Application Insights with Microsoft Entra authentication; tests/infra checks the set.
 
 @description('Name of the Function App (also its host name: <name>.azurewebsites.net).')
@@ -59,7 +59,7 @@ param apiEntraClientId string
 @description('Client ids of the applications allowed to call the API when Entra authentication is on; empty = any application of the tenant holding a token for the API.')
 param apiAllowedClientApplications array
 
-// Settings read by shared/settings.py (values or defaults passed from main.bicep).
+// Settings read by shared/core/settings.py (values or defaults passed from main.bicep).
 param armBaseUrl string
 param experimentsBaseUrl string
 param modelManagementBaseUrl string
@@ -143,7 +143,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       scmMinTlsVersion: '1.2'
       ftpsState: 'Disabled'
       http20Enabled: true
-      // Exactly the settings the code reads (shared/settings.py) plus the platform's two for Application
+      // Exactly the settings the code reads (shared/core/settings.py) plus the platform's two for Application
       // Insights with Entra authentication; tests/infra/test_settings_contract.py checks the set.
       appSettings: [
         // The Functions host's storage connection (STORAGE_CONNECTION = AzureWebJobsStorage), identity-based;
@@ -177,7 +177,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
           value: 'ClientId=${identityClientId};Authorization=AAD'
         }
-        // The product (shared/settings.py).
+        // The product (shared/core/settings.py).
         {
           name: 'DSR_IDENTITY_CLIENT_ID'
           value: identityClientId

@@ -21,7 +21,7 @@ param offboardingQueueName string
 @minValue(1)
 param exportRetentionDays int
 
-// Names the code uses (shared/settings.py: PLAN_QUEUE, WORK_QUEUE, FINALIZE_QUEUE, CALLBACK_QUEUE, REQUESTS_TABLE,
+// Names the code uses (shared/core/settings.py: PLAN_QUEUE, WORK_QUEUE, FINALIZE_QUEUE, CALLBACK_QUEUE, REQUESTS_TABLE,
 // IDEMPOTENCY_TABLE, EVENTS_TABLE, SUBJECTS_TABLE, AUDIT_TABLE, CALLBACKS_TABLE, BUDGET_TABLE, EXPORT_CONTAINER; the offboarding queue is the setting
 // DSR_OFFBOARDING_QUEUE). The poison queues are the host's: a message that failed maxDequeueCount
 // (host.json) times moves to <queue>-poison.

@@ -14,7 +14,7 @@ from devtools.amlsim.identity import TokenIssuer
 from devtools.bench.baseline import SequentialExporter
 from devtools.bench.costmodel import predict_calls
 from devtools.bench.harness import compare_ids
-from shared.matching import Subject
+from shared.core.matching import Subject
 
 
 def exporter(sim: Simulator, issuer: TokenIssuer, tls: tuple[Path, Path], person: str) -> SequentialExporter:

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from devtools.demo import APPROVER, SUBMITTER, status, submit, wait
-from shared import callbacks
+from shared.lifecycle import callbacks
 from tests.e2e.test_export import export_body
 from tests.integration.test_callbacks import Receiver
 

@@ -12,8 +12,8 @@ from azure.identity import ManagedIdentityCredential
 
 from devtools.demo import APPROVER, SUBMITTER, status, submit, wait
 from devtools.stack import APP_CLIENT_ID
+from shared.core.settings import Settings
 from shared.runtime import Runtime
-from shared.settings import Settings
 from tests.e2e.test_export import export_body
 
 

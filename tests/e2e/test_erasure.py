@@ -16,10 +16,12 @@ from azure.identity import ManagedIdentityCredential
 from devtools.amlsim.fixture import demo_tenant
 from devtools.demo import container_client, status, submit, wait
 from devtools.stack import APP_CLIENT_ID
-from shared import audit, tasks, workflow
-from shared.model import DsrRequest, Task, WorkspaceRef, utcnow
+from shared.core.model import DsrRequest, Task, WorkspaceRef, utcnow
+from shared.core.settings import Settings
+from shared.evidence import audit
+from shared.lifecycle import workflow
 from shared.runtime import Runtime
-from shared.settings import Settings
+from shared.tasks import kinds as tasks
 
 PERSON = "alice"
 DELETABLE = ("services", "images", "models", "assets")

@@ -14,8 +14,8 @@ from azure.storage.queue import QueueClient
 from devtools.demo import container_client, status, submit, wait
 from devtools.package_check import TRUTH_FAMILY, read_package
 from devtools.stack import APP_CLIENT_ID
-from shared.outbound import AllowList
-from shared.settings import DEFAULT_ALLOWED_HOSTS
+from shared.core.outbound import AllowList
+from shared.core.settings import DEFAULT_ALLOWED_HOSTS
 
 PERSON = "alice"
 

@@ -13,11 +13,11 @@ from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from devtools.demo import wait
 from devtools.stack import APP_CLIENT_ID
-from shared import workflow
-from shared.matching import Subject
-from shared.model import DsrRequest, Task, WorkspaceRef, utcnow
+from shared.core.matching import Subject
+from shared.core.model import DsrRequest, Task, WorkspaceRef, utcnow
+from shared.core.settings import Settings
+from shared.lifecycle import workflow
 from shared.runtime import Runtime
-from shared.settings import Settings
 
 
 def runtime() -> Runtime:

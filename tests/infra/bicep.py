@@ -1,4 +1,4 @@
-"""Reading the Bicep templates and shared/settings.py for the infrastructure tests (no Azure, no Bicep CLI)."""
+"""Reading the Bicep templates and shared/core/settings.py for the infrastructure tests (no Azure, no Bicep CLI)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from typing import Any, cast
 
 from pycep import BicepParser
 
-import shared.settings as settings_module
+import shared.core.settings as settings_module
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 FUNCTION_BICEP = INFRA / "app" / "function.bicep"
 MAIN_BICEP = INFRA / "main.bicep"
 
-# Settings the platform reads (and shared/telemetry.py too): telemetry to Application Insights with Entra auth.
+# Settings the platform reads (and shared/core/telemetry.py too): telemetry to Application Insights with Entra auth.
 PLATFORM_SETTINGS = frozenset(
     {"APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"}
 )
@@ -40,7 +40,7 @@ def bicep_app_settings() -> dict[str, Any]:
 
 
 def code_settings() -> set[str]:
-    """Every app setting shared/settings.py names.
+    """Every app setting shared/core/settings.py names.
 
     The module's APP_SETTINGS tuple when it has one; otherwise each module-level Final string constant whose
     value has the shape of an app-setting name, less the DEFAULT_* values.

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from scripts.check_bicep import bicep_files, parse_errors
-from shared import catalog
-from shared import settings as names
+from shared.aml import catalog
+from shared.core import settings as names
 from tests.infra.bicep import FUNCTION_BICEP, INFRA, ROOT, parse
 
 IAC_VENV = ROOT / ".local" / "iac-venv"

@@ -23,7 +23,7 @@ COMPUTED = {
 
 
 def test_bicep_app_settings_are_the_code_settings_plus_the_platform_ones() -> None:
-    # Given the settings shared/settings.py names and the app settings function.bicep deploys
+    # Given the settings shared/core/settings.py names and the app settings function.bicep deploys
     in_code = code_settings()
     in_bicep = set(bicep_app_settings())
 
@@ -39,7 +39,7 @@ def test_every_setting_the_code_reads_is_named_in_settings_module() -> None:
     # Given every environment read in shared/ and function_app.py
     reads = env_reads(source_files())
 
-    # Then each one is a setting of shared/settings.py (so the set above is complete), except the standard
+    # Then each one is a setting of shared/core/settings.py (so the set above is complete), except the standard
     # variables the HTTP libraries themselves honour (a CA bundle; unset in Azure, where the public CAs apply)
     library = {"REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"}
     assert reads, "found no environment read: the source scan is broken"

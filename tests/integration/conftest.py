@@ -1,6 +1,6 @@
 """The keyless Runtime the integration tests share: Azurite over https, tokens from the managed-identity
 endpoint, the product's storage objects created. `make_runtime(**settings)` builds one with extra settings
-(names from shared.settings); `rt` is the plain one."""
+(names from shared.core.settings); `rt` is the plain one."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from collections.abc import Callable
 import pytest
 from azure.identity import ManagedIdentityCredential
 
-from shared import settings as names
+from shared.core import settings as names
+from shared.core.settings import Settings
 from shared.runtime import Runtime
-from shared.settings import Settings
 from tests.conftest import APP_CLIENT_ID
 
 MakeRuntime = Callable[..., Runtime]

@@ -13,9 +13,9 @@ from azure.data.tables import TableClient
 from azure.identity import ManagedIdentityCredential
 
 from devtools.azurite import Azurite
-from shared import settings as names
-from shared.amlclient import RateLimiter
-from shared.budget import SharedBudget, TableBucketStore
+from shared.aml.budget import SharedBudget, TableBucketStore
+from shared.aml.client import RateLimiter
+from shared.core import settings as names
 from tests.conftest import APP_CLIENT_ID
 
 KEY = ("0d3e1a2b-0000-4000-8000-00000000b001", "westeurope.api.azureml.ms", "reads")

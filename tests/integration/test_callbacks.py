@@ -20,10 +20,10 @@ import certifi
 import pytest
 from azure.storage.queue import QueueClient
 
-from shared import callbacks
-from shared import settings as names
-from shared.matching import Subject
-from shared.model import DsrRequest, utcnow
+from shared.core import settings as names
+from shared.core.matching import Subject
+from shared.core.model import DsrRequest, utcnow
+from shared.lifecycle import callbacks
 from shared.runtime import Runtime
 
 SIGNING_KEY = "callback-signing-key-for-tests-0123456789"

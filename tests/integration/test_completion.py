@@ -10,10 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from shared import settings as names
-from shared import tasks, workflow
-from shared.matching import Subject
-from shared.model import DsrRequest, Task, utcnow
+from shared.core import settings as names
+from shared.core.matching import Subject
+from shared.core.model import DsrRequest, Task, utcnow
+from shared.lifecycle import workflow
+from shared.tasks import kinds as tasks
 
 TASKS = 300
 
@@ -69,7 +70,7 @@ def test_hundreds_of_tasks_finishing_concurrently_end_the_request_once(rt, monke
 
 
 def test_a_concurrent_finalize_never_completes_a_request_whose_next_stage_is_being_spawned(rt, monkeypatch):
-    from shared.model import WorkspaceRef
+    from shared.core.model import WorkspaceRef
 
     ws = WorkspaceRef("3f2a1b4c-0000-4000-8000-0000000000a1", "rg", "mlw", "westeurope")
     request = DsrRequest(

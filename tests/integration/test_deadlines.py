@@ -7,11 +7,12 @@ import datetime as dt
 
 import pytest
 
-from shared import audit, deadlines
-from shared.errors import BadRequestError, ConflictError
-from shared.matching import Subject
-from shared.model import DsrRequest, new_request_id, utcnow
-from shared.principal import Principal
+from shared.core.errors import BadRequestError, ConflictError
+from shared.core.matching import Subject
+from shared.core.model import DsrRequest, new_request_id, utcnow
+from shared.core.principal import Principal
+from shared.evidence import audit
+from shared.lifecycle import deadlines
 from shared.runtime import Runtime
 
 OFFICER = Principal("a1a1a1a1-0000-4000-8000-000000000001", "Privacy Officer", "entra", frozenset())

@@ -9,10 +9,11 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from shared import package_zip, workflow
-from shared import settings as names
-from shared.matching import Subject
-from shared.model import DsrRequest, Task, utcnow
+from shared.core import settings as names
+from shared.core.matching import Subject
+from shared.core.model import DsrRequest, Task, utcnow
+from shared.evidence import package_zip
+from shared.lifecycle import workflow
 
 FINALIZES = 4
 

@@ -1,4 +1,4 @@
-"""Subject resolution through Microsoft Graph (shared/identity.py) against the simulator, with the real managed-
+"""Subject resolution through Microsoft Graph (shared/aml/identity.py) against the simulator, with the real managed-
 identity credential: which calls, which identifiers from where, what is missing, and where the token goes."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from azure.identity import ManagedIdentityCredential
 
 from devtools.amlsim import Simulator, demo_tenant
 from devtools.amlsim.identity import TokenIssuer
-from shared import identity
-from shared import settings as names
-from shared.matching import Subject
-from shared.settings import Settings
+from shared.aml import identity
+from shared.core import settings as names
+from shared.core.matching import Subject
+from shared.core.settings import Settings
 from tests.conftest import APP_CLIENT_ID
 
 SELECTED = "id,userPrincipalName,mail,otherMails"
@@ -180,8 +180,8 @@ def test_the_graph_token_goes_only_to_the_allow_listed_graph_host(sim: Simulator
 
 # -- the plan step: resolution stored once on the request, shown in the status, the manifest and index.html ---
 def _submit_and_plan(rt: Any, subject: dict[str, str]) -> Any:
-    from shared import workflow
-    from shared.requests_api import SubmitIn
+    from shared.lifecycle import workflow
+    from shared.lifecycle.submission import SubmitIn
 
     body = SubmitIn.model_validate(
         {
@@ -196,8 +196,8 @@ def _submit_and_plan(rt: Any, subject: dict[str, str]) -> Any:
 
 
 def test_plan_without_graph_still_plans_and_says_what_is_missing(rt: Any) -> None:
-    from shared import workflow
-    from shared.package_html import render_index
+    from shared.evidence.package_html import render_index
+    from shared.lifecycle import workflow
 
     unconfigured = dataclasses.replace(
         rt, settings=dataclasses.replace(rt.settings, graph_base_url=""), graph=None
@@ -225,7 +225,7 @@ def test_plan_without_graph_still_plans_and_says_what_is_missing(rt: Any) -> Non
 def test_plan_resolves_once_and_a_redelivered_plan_keeps_it(
     rt: Any, sim: Simulator, issuer: TokenIssuer
 ) -> None:
-    from shared import workflow
+    from shared.lifecycle import workflow
 
     alice = sim.tenant.people["alice"]
     settings = dataclasses.replace(
@@ -260,9 +260,9 @@ def test_a_short_graph_429_is_waited_out(sim: Simulator) -> None:
 
 
 def test_a_long_graph_429_re_enqueues_the_plan_unresolved(rt: Any, sim: Simulator, monkeypatch) -> None:
-    from shared import settings as names
-    from shared import workflow
-    from shared.requests_api import SubmitIn
+    from shared.core import settings as names
+    from shared.lifecycle import workflow
+    from shared.lifecycle.submission import SubmitIn
 
     settings = dataclasses.replace(
         rt.settings, graph_base_url=sim.graph_url, allowed_hosts=(sim.base_url.removeprefix("https://"),)
@@ -324,7 +324,7 @@ def test_resolution_logs_carry_no_identifier(sim: Simulator, caplog: Any) -> Non
 def test_plan_with_graph_denied_still_plans_and_records_why(
     rt: Any, sim: Simulator, issuer: TokenIssuer, monkeypatch
 ) -> None:
-    from shared import workflow
+    from shared.lifecycle import workflow
 
     monkeypatch.setattr(issuer, "graph_roles", ())  # User.Read.All not granted to the identity
     settings = dataclasses.replace(

@@ -13,7 +13,7 @@ import json
 import pytest
 import requests
 
-from shared import settings as names
+from shared.core import settings as names
 
 
 @pytest.fixture

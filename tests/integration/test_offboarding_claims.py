@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from shared import offboarding
+from shared.edge import offboarding
 from shared.runtime import Runtime
 
 SUBSCRIPTION = "00000000-0000-4000-8000-0000000000b2"

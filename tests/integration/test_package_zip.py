@@ -16,11 +16,17 @@ import zipfile
 import pytest
 from azure.storage.blob import BlobClient
 
-from shared import workflow
-from shared.matching import Subject
-from shared.model import DsrRequest, Task, WorkspaceRef, utcnow
-from shared.package import BLOCK_BYTES, OutputWriter, task_folder
-from shared.package_zip import PackageIntegrityError, entry_block_id, entry_name, write_package, zip_time
+from shared.core.matching import Subject
+from shared.core.model import DsrRequest, Task, WorkspaceRef, utcnow
+from shared.evidence.package import BLOCK_BYTES, OutputWriter, task_folder
+from shared.evidence.package_zip import (
+    PackageIntegrityError,
+    entry_block_id,
+    entry_name,
+    write_package,
+    zip_time,
+)
+from shared.lifecycle import workflow
 from shared.runtime import Runtime
 
 SUBJECT = Subject("0a1b2c3d-0000-4000-8000-000000000001", "alice@contoso.com", "alice@contoso.com")

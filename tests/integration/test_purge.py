@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from shared import audit, workflow
-from shared.matching import Subject
-from shared.model import DsrRequest, utcnow
+from shared.core.matching import Subject
+from shared.core.model import DsrRequest, utcnow
+from shared.evidence import audit
+from shared.lifecycle import workflow
 from shared.runtime import Runtime
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from shared.model import Task, WorkspaceRef, new_request_id
+from shared.core.model import Task, WorkspaceRef, new_request_id
 from shared.runtime import Runtime
-from shared.storage import SPILL_CHARS, SPILL_PREFIX
+from shared.storage.store import SPILL_CHARS, SPILL_PREFIX
 
 WS = WorkspaceRef("00000000-0000-4000-8000-0000000000b2", "rg-ml", "mlw-sweeps", "westeurope")
 

@@ -11,11 +11,12 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from shared import settings as names
-from shared import tasks, telemetry
-from shared.matching import Subject
-from shared.model import DsrRequest, Task, utcnow
+from shared.core import settings as names
+from shared.core import telemetry
+from shared.core.matching import Subject
+from shared.core.model import DsrRequest, Task, utcnow
 from shared.runtime import Runtime
+from shared.tasks import kinds as tasks
 
 
 @pytest.fixture

@@ -7,13 +7,13 @@ import dataclasses
 import pytest
 from azure.identity import ManagedIdentityCredential
 
-from shared import settings as names
-from shared import workflow
-from shared.errors import ForbiddenError
-from shared.principal import Principal
-from shared.requests_api import SubmitIn
+from shared.core import settings as names
+from shared.core.errors import ForbiddenError
+from shared.core.principal import Principal
+from shared.core.settings import Settings
+from shared.lifecycle import workflow
+from shared.lifecycle.submission import SubmitIn
 from shared.runtime import Runtime
-from shared.settings import Settings
 from tests.conftest import APP_CLIENT_ID
 
 SUB = "3f2a1b4c-0000-4000-8000-0000000000a1"

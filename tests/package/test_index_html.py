@@ -3,9 +3,9 @@ as needed, values escaped, and the caps on rows."""
 
 from __future__ import annotations
 
-from shared import package_html
-from shared.package import jsonl
-from shared.package_html import esc, records_of, render_index, when
+from shared.evidence import package_html
+from shared.evidence.package import jsonl
+from shared.evidence.package_html import esc, records_of, render_index, when
 
 
 def chunked(data: bytes, size: int):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.package_zip import write_package
+from shared.evidence.package_zip import write_package
 from tests.integration.conftest import make_runtime, rt  # noqa: F401 - the Runtime on keyless Azurite
 from tests.integration.test_package_zip import (
     HOSTILE_DESCRIPTION,

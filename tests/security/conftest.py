@@ -18,9 +18,9 @@ from azure.storage.queue import QueueClient
 
 from devtools.demo import TERMINAL
 from devtools.stack import APP_CLIENT_ID, LocalStack
-from shared import settings as names
+from shared.core import settings as names
+from shared.core.settings import Settings
 from shared.runtime import Runtime, set_runtime
-from shared.settings import Settings
 from tests.security.idp import OFFICER, IdentityProvider, Person
 
 

@@ -14,9 +14,9 @@ from azure.data.tables import TableClient, UpdateMode
 from azure.identity import ManagedIdentityCredential
 
 from devtools.stack import APP_CLIENT_ID
-from shared import audit
-from shared import settings as names
-from shared.principal import Principal
+from shared.core import settings as names
+from shared.core.principal import Principal
+from shared.evidence import audit
 from shared.runtime import Runtime
 from tests.security.conftest import Api
 from tests.security.idp import OFFICER, READER, SUBMITTER

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from shared.auth import POLICIES
+from shared.edge.auth import POLICIES
 from tests.security.conftest import Api, subject_of, subscriptions
 from tests.security.idp import (
     APPROVER,

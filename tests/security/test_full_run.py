@@ -17,7 +17,7 @@ import azure.functions as func
 import pytest
 import requests
 
-from shared import http_api
+from shared.edge import http_api
 from shared.runtime import Runtime
 from tests.security.conftest import Api, subject_of, subscriptions
 from tests.security.idp import APPROVER, OFFICER, READER, SUBMITTER, Person

@@ -18,10 +18,10 @@ from azure.identity import ManagedIdentityCredential
 from azure.storage.queue import QueueClient
 
 from devtools.stack import APP_CLIENT_ID
-from shared import http_api
-from shared import settings as names
+from shared.core import settings as names
+from shared.core.settings import Settings
+from shared.edge import http_api
 from shared.runtime import Runtime, set_runtime
-from shared.settings import Settings
 from tests.security.conftest import Api
 from tests.security.idp import OFFICER
 

@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from shared import openapi
+from shared.edge import openapi
 from tests.security.conftest import Api
 from tests.security.idp import OFFICER
 from tests.security.routes import http_routes
@@ -37,7 +37,7 @@ CHECKS = [
 
 
 def test_the_document_in_the_repository_is_current() -> None:
-    assert openapi.DOCUMENT_PATH.read_text() == openapi.text(), "run: python -m shared.openapi"
+    assert openapi.DOCUMENT_PATH.read_text() == openapi.text(), "run: python -m shared.edge.openapi"
 
 
 def test_every_http_route_is_in_the_document_with_its_methods_and_problem_answers() -> None:

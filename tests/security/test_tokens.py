@@ -1,4 +1,4 @@
-"""Token validation in the app (shared/auth.py) against the local identity provider, in process: signature,
+"""Token validation in the app (shared/edge/auth.py) against the local identity provider, in process: signature,
 algorithm, key id and rollover, issuer, audience, tenant, expiry, not-before; the JWKS URL's allow-list; how a
 token and the function key combine when tokens are not required."""
 
@@ -13,12 +13,12 @@ import azure.functions as func
 import jwt
 import pytest
 
-from shared import auth, http_api
-from shared.auth import JwksCache, TokenValidator
-from shared.errors import ForbiddenError, ServiceUnavailableError, UnauthorizedError
-from shared.outbound import AllowList, DisallowedUrlError
-from shared.principal import ENTRA_APP, ENTRA_USER, FUNCTION_KEY_PRINCIPAL
-from shared.settings import Settings
+from shared.core.errors import ForbiddenError, ServiceUnavailableError, UnauthorizedError
+from shared.core.outbound import AllowList, DisallowedUrlError
+from shared.core.principal import ENTRA_APP, ENTRA_USER, FUNCTION_KEY_PRINCIPAL
+from shared.core.settings import Settings
+from shared.edge import auth, http_api
+from shared.edge.auth import JwksCache, TokenValidator
 from tests.security.idp import (
     AUDIENCE,
     AUTOMATION,

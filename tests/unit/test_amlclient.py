@@ -15,8 +15,8 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from shared.amlclient import AmlError, AzureMLClient, RateLimiter, ThrottledError, with_query
-from shared.outbound import AllowList, DisallowedUrlError
+from shared.aml.client import AmlError, AzureMLClient, RateLimiter, ThrottledError, with_query
+from shared.core.outbound import AllowList, DisallowedUrlError
 
 BASE = "https://management.azure.com/subscriptions/s/providers/x"
 

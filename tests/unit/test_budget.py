@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.amlclient import RateLimiter
-from shared.budget import (
+from shared.aml.budget import (
     Bucket,
     BudgetUnavailableError,
     Grant,
@@ -21,6 +20,7 @@ from shared.budget import (
     spend_rate,
     take,
 )
+from shared.aml.client import RateLimiter
 
 KEY = ("sub-1", "westeurope.api.azureml.ms", "reads")
 

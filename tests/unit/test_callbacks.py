@@ -8,11 +8,11 @@ import re
 
 import pytest
 
-from shared import callbacks
-from shared import settings as names
-from shared.matching import Subject
-from shared.model import DsrRequest
-from shared.settings import MissingSettingError, Settings, UnresolvedReferenceError
+from shared.core import settings as names
+from shared.core.matching import Subject
+from shared.core.model import DsrRequest
+from shared.core.settings import MissingSettingError, Settings, UnresolvedReferenceError
+from shared.lifecycle import callbacks
 
 KEY = b"k" * 32
 OTHER_KEY = b"o" * 32

@@ -1,6 +1,6 @@
 """The endpoint catalog: every published endpoint is there, with the two documented defects corrected."""
 
-from shared.catalog import ENDPOINTS, FAMILIES, PIPELINE_KINDS, WORKSPACE_FAMILIES
+from shared.aml.catalog import ENDPOINTS, FAMILIES, PIPELINE_KINDS, WORKSPACE_FAMILIES
 
 WS_VALUES = {"subscriptionId": "s", "resourceGroupName": "rg", "workspaceName": "ws"}
 WS_PATH = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws"

@@ -4,11 +4,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from shared.catalog import ENDPOINTS
-from shared.model import Task, WorkspaceRef
-from shared.outbound import DisallowedUrlError
-from shared.settings import Settings
-from shared.tasks import TaskContext
+from shared.aml.catalog import ENDPOINTS
+from shared.core.model import Task, WorkspaceRef
+from shared.core.outbound import DisallowedUrlError
+from shared.core.settings import Settings
+from shared.tasks.kinds import TaskContext
 
 SETTINGS = Settings(blob_service_uri="b", queue_service_uri="q", table_service_uri="t", pseudonym_key=b"k")
 

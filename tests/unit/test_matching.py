@@ -2,8 +2,8 @@
 
 import pytest
 
-from shared.matching import WHOLE_WORKSPACE, Matcher, Subject
-from shared.settings import DEFAULT_MATCH_FIELDS
+from shared.core.matching import WHOLE_WORKSPACE, Matcher, Subject
+from shared.core.settings import DEFAULT_MATCH_FIELDS
 
 FIELDS = DEFAULT_MATCH_FIELDS.split(",")
 ALICE = Subject("0a1b2c3d-0000-4000-8000-000000000001", "alice@contoso.example", "alice.jansen@mail.example")

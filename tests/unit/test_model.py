@@ -1,6 +1,6 @@
 import datetime as dt
 
-from shared.model import add_months
+from shared.core.model import add_months
 
 
 def test_due_date_is_one_calendar_month_later_clamped_to_month_end():

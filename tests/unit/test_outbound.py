@@ -2,8 +2,8 @@
 
 import pytest
 
-from shared.outbound import AllowList, DisallowedUrlError, validate_region
-from shared.settings import DEFAULT_ALLOWED_HOSTS
+from shared.core.outbound import AllowList, DisallowedUrlError, validate_region
+from shared.core.settings import DEFAULT_ALLOWED_HOSTS
 
 PUBLIC = AllowList(DEFAULT_ALLOWED_HOSTS.split(","))
 LOCAL = AllowList(["127.0.0.1:8443"])

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from shared import package
-from shared.model import Task
-from shared.package import OutputWriter, jsonl
+from shared.core.model import Task
+from shared.evidence import package
+from shared.evidence.package import OutputWriter, jsonl
 
 
 class FakeBlob:

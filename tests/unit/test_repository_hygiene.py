@@ -45,7 +45,7 @@ def test_the_pattern_recognises_what_a_command_leaves() -> None:
         ".mypy_cache/3.11/x.json",
     ]
     written = [
-        "shared/storage.py",
+        "shared/storage/store.py",
         "docs/build-and-deploy.md",
         "infra/main.bicep",
         "devtools/amlsim/state.py",

@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from shared.requests_api import SubmitIn
+from shared.lifecycle.submission import SubmitIn
 
 SUB = "3f2a1b4c-0000-4000-8000-0000000000a1"
 WS = f"/subscriptions/{SUB}/resourceGroups/rg-research/providers/Microsoft.MachineLearningServices/workspaces/ws-vision"

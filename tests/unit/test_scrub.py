@@ -1,6 +1,6 @@
 """Exports never carry credentials."""
 
-from shared.scrub import REDACTED, scrub
+from shared.aml.scrub import REDACTED, scrub
 
 
 def test_secret_fields_are_redacted_at_any_depth():

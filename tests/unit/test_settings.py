@@ -1,7 +1,7 @@
 import pytest
 
-from shared import settings as names
-from shared.settings import MissingSettingError, Settings, UnresolvedReferenceError
+from shared.core import settings as names
+from shared.core.settings import MissingSettingError, Settings, UnresolvedReferenceError
 
 BASE = {
     names.STORAGE_BLOB_URI: "https://acct.blob.core.windows.net",

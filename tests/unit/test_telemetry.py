@@ -16,10 +16,11 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from shared import auth, http_api, telemetry
-from shared import settings as names
-from shared.amlclient import AzureMLClient
-from shared.outbound import AllowList
+from shared.aml.client import AzureMLClient
+from shared.core import settings as names
+from shared.core import telemetry
+from shared.core.outbound import AllowList
+from shared.edge import auth, http_api
 
 REQUEST_ID = "01932f4e-7a1b-7c3d-8e4f-0123456789ab"
 OTHER_ID = "01932f4e-7a1b-7c3d-8e4f-ba9876543210"

@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
-from shared import settings as names
-from shared.catalog import FORCE_TO_PURGE_SINCE, supports_force_to_purge
-from shared.settings import Settings
-from shared.tasks import gone_outcome, workspace_delete_params, workspace_outcome
+from shared.aml.catalog import FORCE_TO_PURGE_SINCE, supports_force_to_purge
+from shared.core import settings as names
+from shared.core.settings import Settings
+from shared.tasks.kinds import gone_outcome, workspace_delete_params, workspace_outcome
 
 BASE = {
     names.STORAGE_BLOB_URI: "https://acct.blob.core.windows.net",

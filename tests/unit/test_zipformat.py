@@ -8,7 +8,7 @@ import struct
 import zipfile
 import zlib
 
-from shared.zipformat import Deflater, Entry, central_directory, deflate_entry, local_header
+from shared.evidence.zipformat import Deflater, Entry, central_directory, deflate_entry, local_header
 
 WHEN = (2026, 11, 28, 19, 51, 7)
 

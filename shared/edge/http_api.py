@@ -1,0 +1,277 @@
+"""HTTP handlers: authenticate and authorize, parse and validate at the edge, call the workflow, answer JSON or
+problem+json (RFC 7807).
+
+function_app.py routes each trigger here in one line; nothing in this module knows about the host. Every
+handler runs through `handle`, which first establishes the caller (shared/edge/auth.py) and checks the app roles
+the handler's policy (auth.POLICIES) names; a handler without a policy is refused to everyone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import azure.functions as func
+from pydantic import ValidationError
+
+from shared.core import telemetry
+from shared.core.errors import (
+    BadRequestError,
+    ConflictError,
+    ForbiddenError,
+    GoneError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ProblemError,
+    UnsupportedMediaTypeError,
+    ValidationFailedError,
+)
+from shared.core.model import iso, utcnow
+from shared.core.principal import SYSTEM, Principal, authenticated, reset_authenticated, set_authenticated
+from shared.edge import auth
+from shared.edge.openapi import document, query_parameters
+from shared.evidence import audit
+from shared.lifecycle import workflow
+from shared.lifecycle.submission import DecisionIn, SubmitIn
+from shared.runtime import Runtime, get_runtime
+from shared.storage.links import links
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+_REQUEST_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+
+
+def json_response(
+    body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body, ensure_ascii=False),
+        status_code=status,
+        headers=headers or {},
+        mimetype="application/json",
+    )
+
+
+def problem_response(error: ProblemError, instance: str | None = None) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(error.body(instance)),
+        status_code=error.status,
+        headers=error.headers,
+        mimetype="application/problem+json",
+    )
+
+
+def _base_url(req: func.HttpRequest) -> str:
+    parts = urlsplit(req.url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def handle(
+    req: func.HttpRequest, action: Callable[[Runtime, func.HttpRequest], func.HttpResponse]
+) -> func.HttpResponse:
+    """Run one handler for its authorized caller; every ProblemError becomes problem+json, anything else a
+    logged 500 problem. Log lines of a route with an `{id}` carry it as `requestId` (when it is a request id)."""
+    path = urlsplit(req.url).path  # never the query: it may carry what should not be logged
+    # Logs name the operation, not the path: a path segment is the caller's text (an e-mail typed as an id).
+    route = getattr(action, "__name__", "?")
+    with telemetry.correlation(req.route_params.get("id")):
+        try:
+            allowed = auth.policy_for(action)
+            if allowed is None:
+                raise ForbiddenError("this route has no access policy")
+            if allowed == auth.ANONYMOUS:
+                _known_query(req, action)
+                return action(None, req)  # type: ignore[arg-type]
+            rt = get_runtime()
+            principal = auth.authenticate(rt.settings, req)
+            auth.authorize(rt.settings, principal, allowed)
+            _known_query(req, action)
+            token = set_authenticated(principal)
+            try:
+                return action(rt, req)
+            finally:
+                reset_authenticated(token)
+        except ProblemError as exc:
+            if exc.status in (401, 403):
+                log.warning("%s %s refused: %d %s", req.method, route, exc.status, exc.detail)
+            return problem_response(exc, path)
+        except Exception:
+            log.exception("unhandled error on %s %s", req.method, route)
+            return problem_response(
+                ProblemError("The service failed to handle this request; it was logged."), path
+            )
+
+
+def _known_query(req: func.HttpRequest, action: Callable[..., Any]) -> None:
+    """Query parameters the OpenAPI document does not declare for the route are refused, as unknown body fields
+    are (`code`, the host's function-key parameter, excepted)."""
+
+    known = query_parameters(getattr(action, "__name__", "")) | {"code"}
+    unknown = sorted(set(req.params) - known)
+    if unknown:
+        raise BadRequestError(f"unknown query parameter {unknown[0][:40]!r}")
+
+
+def _body(req: func.HttpRequest) -> dict[str, Any]:
+    content_type = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise UnsupportedMediaTypeError("send the request as application/json")
+    raw = req.get_body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLargeError(f"the body has {len(raw)} bytes; the limit is {MAX_BODY_BYTES}")
+    try:
+        body = json.loads(raw, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequestError(f"the body is not valid JSON: {str(exc)[:200]}") from None
+    except RecursionError:
+        raise BadRequestError("the body is not valid JSON: nested too deeply") from None
+    if not isinstance(body, dict):
+        raise BadRequestError("the body must be a JSON object")
+    return body
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object naming a field twice is ambiguous (which one did a proxy or WAF look at?): refused."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"the field {key[:40]!r} appears twice")
+        result[key] = value
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """A body's validation errors as the problem's `errors`: field path and message (never the input)."""
+    return [
+        {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+        for e in exc.errors(include_input=False)
+    ]
+
+
+def current_principal() -> Principal:
+    """The caller `handle` authenticated for this invocation (principal.caller() answers the same)."""
+    return authenticated() or SYSTEM
+
+
+def submit(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
+    body = _body(req)
+    try:
+        model = SubmitIn.model_validate(body)
+    except ValidationError as exc:
+        errors = validation_errors(exc)
+        raise ValidationFailedError(f"{len(errors)} field(s) failed validation", errors=errors) from None
+    key = req.headers.get("Idempotency-Key")
+    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+        raise BadRequestError("Idempotency-Key must be 1-200 visible ASCII characters")
+    request, replayed = workflow.submit(rt, model, key, current_principal())
+    view = workflow.status_view(rt, request, _base_url(req))
+    headers = {
+        "Location": view["links"]["self"],
+        "Retry-After": str(rt.settings.status_retry_after_seconds),
+    }
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(view, 202, headers)
+
+
+def _request_id(req: func.HttpRequest) -> str:
+    request_id = req.route_params.get("id", "")
+    if not _REQUEST_ID.match(request_id):
+        raise NotFoundError(f"no request with id {request_id[:64]!r}")
+    return request_id
+
+
+def get_request(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
+    request_id = _request_id(req)
+    request = rt.store.get_request(request_id)
+    if request is None:
+        raise NotFoundError(f"no request with id {request_id}")
+    view = workflow.status_view(rt, request, _base_url(req))
+    headers = {}
+    if request.status not in ("completed", "completed_with_errors", "failed"):
+        headers["Retry-After"] = str(rt.settings.status_retry_after_seconds)
+    return json_response(view, 200, headers)
+
+
+def _decision(action: str) -> Callable[[Runtime, func.HttpRequest], func.HttpResponse]:
+    def handler(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
+        request_id = _request_id(req)
+        reason = None
+        if req.get_body():
+            try:
+                reason = DecisionIn.model_validate(_body(req)).reason
+            except ValidationError as exc:
+                raise ValidationFailedError(
+                    "the decision body does not validate", errors=validation_errors(exc)
+                ) from None
+        request = workflow.decide(rt, request_id, action, current_principal(), reason)
+        return json_response(workflow.status_view(rt, request, _base_url(req)), 200)
+
+    handler.__name__ = f"{action}_request"
+    return handler
+
+
+approve = _decision("approve")
+reject = _decision("reject")
+cancel = _decision("cancel")
+
+
+def get_audit(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
+    """`GET /api/v1/requests/{id}/audit`: the request's audit trail and whether its hash chain holds."""
+    request_id = _request_id(req)
+    trail = audit.trail(rt)
+    entries = trail.entries(request_id)
+    if not entries and rt.store.get_request(request_id) is None:
+        raise NotFoundError(f"no request with id {request_id}")
+    return json_response(
+        {
+            "requestId": request_id,
+            "entries": [e.view() for e in entries],
+            "verification": trail.verify(request_id, entries),
+        },
+        200,
+        {"Cache-Control": "no-store"},
+    )
+
+
+def get_package(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
+    """`GET /api/v1/requests/{id}/package`: 302 to a fresh short-lived read-only link to the package zip. The
+    route itself is the stable link: it works for the package's whole retention period, then answers 410."""
+
+    request_id = _request_id(req)
+    request = rt.store.get_request(request_id)
+    if request is None:
+        raise NotFoundError(f"no request with id {request_id}")
+    path = request.package_path or request.manifest_path
+    if not path:
+        raise ConflictError(f"the request is {request.status}: its package is not written yet")
+    expires = workflow.package_expiry(rt, request)
+    if request.links.get("packagePurgedAt") or (expires and utcnow() >= expires):
+        raise GoneError(f"the package's retention period ended on {iso(expires)}; it is deleted")
+    url, expiry = links(rt).read_url(path)
+    log.info(
+        "package link for request %s issued to %s, valid until %s",
+        request_id,
+        current_principal().source,
+        expiry,
+    )
+    return func.HttpResponse(
+        status_code=302,
+        headers={"Location": url, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+def get_openapi(_rt: Runtime | None, req: func.HttpRequest) -> func.HttpResponse:
+    """`GET /api/v1/openapi.json`: the API's OpenAPI 3.1 document (anonymous: it holds no data)."""
+
+    return json_response(document(), 200, {"Cache-Control": "public, max-age=300"})
