@@ -515,7 +515,9 @@ def run_runs(ctx: TaskContext) -> None:
         )
         checkpoint["experimentWritten"] = True
         ctx.count("kept")
-        ctx.save()
+        # No save of its own: a save stages every buffered file as blocks (runs.jsonl too), which finalize
+        # must then read back; the flag and the record are persisted together at the task's next save.
+        ctx.save_soon()
     kept_runs = set(run_ids)
 
     def metric_of_kept_run(metric: dict[str, Any]) -> str | None:
