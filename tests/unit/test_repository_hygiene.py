@@ -38,6 +38,8 @@ def test_the_pattern_recognises_what_a_command_leaves() -> None:
     # Given paths a venv, npm, pytest or a wheel build leaves, and paths of the project itself
     made = [
         ".venv/bin/python",
+        ".venv",  # a link to a virtualenv is tracked as one file
+        "node_modules",
         "node_modules/azurite/x.js",
         "shared/__pycache__/a.pyc",
         ".local/iac-venv/x",
