@@ -276,12 +276,12 @@ def run(
                     differences = package.compare(truths[person])
                     report.records_compared += sum(package.records.values())
                     if (
-                        view["status"] != "completed"
+                        final["status"] != "completed"
                         or differences
                         or package.duplicates
                         or package.hash_mismatches
                     ):
-                        report.mismatches.append(f"{rid} {person}: {view['status']} {differences}")
+                        report.mismatches.append(f"{rid} {person}: {final['status']} {differences}")
                 else:
                     record = erasure_record(stack, rid)
                     for item in record["items"]:
