@@ -234,73 +234,97 @@ class AzureMLClient:
         bucket = RateLimiter.key(method, full_url)
         while True:
             attempt += 1
-            if self.limiter is not None:
-                wait = self.limiter.reserve(bucket)
-                if wait > self.max_inprocess_wait:
-                    self.limiter.give_back(bucket)
-                    raise ThrottledError(wait, full_url)
-                if wait > 0:
-                    stats.limited_wait += wait
-                    self.sleep(wait)
+            self._take_budget(bucket, full_url, stats)
             stats.calls += 1
             stats.by_host[host] += 1
             try:
-                response = self.session.request(
-                    method,
-                    full_url,
-                    headers={
-                        **(headers or {}),
-                        "Authorization": f"Bearer {self._bearer()}",
-                        "Accept": "application/json",
-                    },
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                )
+                response = self._send(method, full_url, headers)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 telemetry.aml_call(host, 0)
                 if attempt >= self.max_attempts:
                     raise AmlError(0, type(exc).__name__, "no answer after retries", full_url) from exc
-                stats.retries += 1
-                self._backoff(attempt)
+                self._backoff(attempt, stats)
                 continue
-            status = response.status_code
-            telemetry.aml_call(host, status)
+            telemetry.aml_call(host, response.status_code)
             if self.limiter is not None:
                 header = "deletes" if method == "DELETE" else "reads"
                 self.limiter.observe(
                     bucket, response.headers.get(f"x-ms-ratelimit-remaining-subscription-{header}")
                 )
-            if status in ok:
-                if method == "GET" and status == 200:
-                    try:
-                        response.parsed = response.json()  # type: ignore[attr-defined]  # get_json's body
-                    except ValueError:  # a body cut off in transit: same as a transient failure
-                        if attempt >= self.max_attempts:
-                            raise AmlError(
-                                status, "InvalidJson", "response body is not JSON", full_url
-                            ) from None
-                        stats.retries += 1
-                        self._backoff(attempt)
-                        continue
+            if response.status_code not in ok:
+                self._wait_to_retry(response, attempt, full_url, stats)
+            elif self._body_complete(response, method, attempt, full_url, stats):
                 return response
-            if status == 429:
-                stats.throttled += 1
-                wait = parse_retry_after(response.headers.get("Retry-After"), default=10.0)
-                if wait > self.max_inprocess_wait or attempt >= self.max_attempts:
-                    raise ThrottledError(max(wait, 1.0), full_url)
+
+    def _take_budget(self, bucket: tuple[str, str, str], full_url: str, stats: CallStats) -> None:
+        """Take a token of the rate limiter, sleeping for it when the wait is short; raise ThrottledError (the
+        token given back) when it is not."""
+        if self.limiter is None:
+            return
+        wait = self.limiter.reserve(bucket)
+        if wait > self.max_inprocess_wait:
+            self.limiter.give_back(bucket)
+            raise ThrottledError(wait, full_url)
+        if wait > 0:
+            stats.limited_wait += wait
+            self.sleep(wait)
+
+    def _send(self, method: str, full_url: str, headers: Mapping[str, str] | None) -> requests.Response:
+        return self.session.request(
+            method,
+            full_url,
+            headers={
+                **(headers or {}),
+                "Authorization": f"Bearer {self._bearer()}",
+                "Accept": "application/json",
+            },
+            timeout=self.timeout,
+            allow_redirects=False,
+        )
+
+    def _body_complete(
+        self, response: requests.Response, method: str, attempt: int, full_url: str, stats: CallStats
+    ) -> bool:
+        """True when an accepted response is whole: a GET's 200 body parses as JSON (kept as
+        `response.parsed`). A body cut off in transit is a transient failure: False after the backoff, AmlError
+        after the last attempt."""
+        if method != "GET" or response.status_code != 200:
+            return True
+        try:
+            response.parsed = response.json()  # type: ignore[attr-defined]  # get_json's body
+        except ValueError:
+            if attempt >= self.max_attempts:
+                raise AmlError(
+                    response.status_code, "InvalidJson", "response body is not JSON", full_url
+                ) from None
+            self._backoff(attempt, stats)
+            return False
+        return True
+
+    def _wait_to_retry(
+        self, response: requests.Response, attempt: int, full_url: str, stats: CallStats
+    ) -> None:
+        """After a refused call: wait before the next attempt (a short 429 Retry-After, a 5xx's Retry-After or
+        backoff), or raise ThrottledError (a long or last 429) or AmlError (anything else, or the last 5xx)."""
+        status = response.status_code
+        if status == 429:
+            stats.throttled += 1
+            wait = parse_retry_after(response.headers.get("Retry-After"), default=10.0)
+            if wait > self.max_inprocess_wait or attempt >= self.max_attempts:
+                raise ThrottledError(max(wait, 1.0), full_url)
+            stats.retries += 1
+            self.sleep(wait)
+            return
+        if status in RETRYABLE_STATUS and attempt < self.max_attempts:
+            retry_after = response.headers.get("Retry-After")
+            if retry_after and parse_retry_after(retry_after, 0) <= self.max_inprocess_wait:
                 stats.retries += 1
-                self.sleep(wait)
-                continue
-            if status in RETRYABLE_STATUS and attempt < self.max_attempts:
-                stats.retries += 1
-                retry_after = response.headers.get("Retry-After")
-                if retry_after and parse_retry_after(retry_after, 0) <= self.max_inprocess_wait:
-                    self.sleep(parse_retry_after(retry_after, 0))
-                else:
-                    self._backoff(attempt)
-                continue
-            code, message = _error_of(response)
-            raise AmlError(status, code, message, full_url)
+                self.sleep(parse_retry_after(retry_after, 0))
+            else:
+                self._backoff(attempt, stats)
+            return
+        code, message = _error_of(response)
+        raise AmlError(status, code, message, full_url)
 
     def get_json(
         self,
@@ -314,7 +338,9 @@ class AzureMLClient:
         body: dict[str, Any] = getattr(response, "parsed", None) or response.json()  # parsed once
         return body
 
-    def _backoff(self, attempt: int) -> None:
+    def _backoff(self, attempt: int, stats: CallStats) -> None:
+        """Count a retry and sleep before it: full jitter under an exponential ceiling."""
+        stats.retries += 1
         ceiling = min(self.backoff_cap, self.backoff_base * (2 ** (attempt - 1)))
         self.sleep(self._rng.uniform(0, ceiling))
 

@@ -175,6 +175,38 @@ def resolve(
         if value
     ]
     identifiers += [{"kind": "otherMails", "value": v, "source": FROM_REQUEST} for v in subject.other_emails]
+    user, source, graph_info = _ask_graph(settings, client, subject)
+    resolved = subject
+    if user is not None:
+        resolved, conflicts = _add_from_graph(subject, user, source, identifiers)
+        if conflicts:
+            graph_info["conflicts"] = [
+                f"the request's {KIND_NAMES[k]} differs from the one Graph holds for this person; the request's "
+                "is used"
+                for k in conflicts
+            ]
+    missing = missing_kinds(resolved, settings.match_fields)
+    record: dict[str, Any] = {
+        "resolvedAt": iso(utcnow()),
+        "identifiers": identifiers,
+        "graph": graph_info,
+        "missing": missing,
+    }
+    log.info(
+        "subject resolution: %s, %d identifiers (%s), missing kinds: %s",
+        graph_info["outcome"],
+        len(identifiers),
+        ", ".join(sorted({f"{i['kind']} from {i['source']}" for i in identifiers})),
+        ", ".join(str(m["kind"]) for m in missing) or "none",
+    )
+    return resolved, record
+
+
+def _ask_graph(
+    settings: Settings, client: AzureMLClient | None, subject: Subject
+) -> tuple[dict[str, Any] | None, str, dict[str, Any]]:
+    """(Graph user or None, source, the record of Graph's part: base URL, outcome, detail, calls). Nothing is
+    sent when Graph is not configured or its host is not allow-listed."""
     graph_info: dict[str, Any] = {"baseUrl": settings.graph_base_url or None}
     user: dict[str, Any] | None = None
     source = ""
@@ -202,56 +234,43 @@ def resolve(
             graph_info["outcome"] = "not allowed"
             graph_info["detail"] = str(exc)
         graph_info["calls"] = graph.calls
-    resolved = subject
-    conflicts: list[str] = []
-    if user is not None:
-        found = {
-            "objectId": str(user.get("id") or "") or None,
-            "userPrincipalName": _original_upn(user) or None,
-            "email": str(user.get("mail") or "") or None,
-        }
-        given = {
-            "objectId": subject.object_id,
-            "userPrincipalName": subject.user_principal_name,
-            "email": subject.email,
-        }
-        others = [str(m) for m in user.get("otherMails") or [] if m]
-        known = {v.lower() for v in [*found.values(), *others] if v}
-        for kind in KINDS:
-            mine, theirs = given[kind], found[kind]
-            if mine and theirs and mine.strip().lower() not in known:
-                conflicts.append(kind)
-            if not mine and theirs:
-                identifiers.append({"kind": kind, "value": theirs, "source": source})
-        have = {i["value"].lower() for i in identifiers}
-        extra = [m for m in others if m.lower() not in have]
-        identifiers += [{"kind": "otherMails", "value": m, "source": source} for m in extra]
-        resolved = Subject(
-            subject.object_id or found["objectId"],
-            subject.user_principal_name or found["userPrincipalName"],
-            subject.email or found["email"],
-            tuple(dict.fromkeys([*subject.other_emails, *extra])),
-        )
-    if conflicts:
-        graph_info["conflicts"] = [
-            f"the request's {KIND_NAMES[k]} differs from the one Graph holds for this person; the request's is used"
-            for k in conflicts
-        ]
-    missing = missing_kinds(resolved, settings.match_fields)
-    record: dict[str, Any] = {
-        "resolvedAt": iso(utcnow()),
-        "identifiers": identifiers,
-        "graph": graph_info,
-        "missing": missing,
+    return user, source, graph_info
+
+
+def _add_from_graph(
+    subject: Subject, user: Mapping[str, Any], source: str, identifiers: list[dict[str, Any]]
+) -> tuple[Subject, list[str]]:
+    """Append to `identifiers` the kinds Graph's `user` holds and the request lacks (its other e-mails too);
+    return the subject completed with them and the kinds where the request's value is not one of Graph's."""
+    found = {
+        "objectId": str(user.get("id") or "") or None,
+        "userPrincipalName": _original_upn(user) or None,
+        "email": str(user.get("mail") or "") or None,
     }
-    log.info(
-        "subject resolution: %s, %d identifiers (%s), missing kinds: %s",
-        graph_info["outcome"],
-        len(identifiers),
-        ", ".join(sorted({f"{i['kind']} from {i['source']}" for i in identifiers})),
-        ", ".join(str(m["kind"]) for m in missing) or "none",
+    given = {
+        "objectId": subject.object_id,
+        "userPrincipalName": subject.user_principal_name,
+        "email": subject.email,
+    }
+    others = [str(m) for m in user.get("otherMails") or [] if m]
+    known = {v.lower() for v in [*found.values(), *others] if v}
+    conflicts: list[str] = []
+    for kind in KINDS:
+        mine, theirs = given[kind], found[kind]
+        if mine and theirs and mine.strip().lower() not in known:
+            conflicts.append(kind)
+        if not mine and theirs:
+            identifiers.append({"kind": kind, "value": theirs, "source": source})
+    have = {i["value"].lower() for i in identifiers}
+    extra = [m for m in others if m.lower() not in have]
+    identifiers += [{"kind": "otherMails", "value": m, "source": source} for m in extra]
+    resolved = Subject(
+        subject.object_id or found["objectId"],
+        subject.user_principal_name or found["userPrincipalName"],
+        subject.email or found["email"],
+        tuple(dict.fromkeys([*subject.other_emails, *extra])),
     )
-    return resolved, record
+    return resolved, conflicts
 
 
 def missing_kinds(subject: Subject, fields: Iterable[str]) -> list[dict[str, Any]]:

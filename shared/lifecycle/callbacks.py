@@ -6,13 +6,9 @@ cares about (`EVENTS`) the workflow calls `notify()`, which records the delivery
 The event id is a UUID derived from (request id, event, status time): notifying twice for the same transition
 finds the row and sends nothing more.
 
-`deliver()` is the queue handler. It builds a CloudEvents 1.0 event in structured mode
-(`application/cloudevents+json`) whose data is a small status summary (never a subject identifier), signs it
-
-    DSR-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(key, "<t>." + body)>
-
-and POSTs it once: short timeouts, TLS verified (the CA setup of the Azure ML client), redirects never followed
-(a 3xx is a failed attempt), the URL checked against the allow-list again first. A 2xx is `delivered`. Any other
+`deliver()` is the queue handler. It POSTs the signed CloudEvent of shared/lifecycle/callback_envelope.py
+once: short timeouts, TLS verified (the CA setup of the Azure ML client), redirects never followed (a 3xx is a
+failed attempt), the URL checked against the allow-list again first. A 2xx is `delivered`. Any other
 outcome is recorded (time, HTTP status or error class, never the response body) and the same message goes back
 on the queue with `attempt + 1` and a visibility delay that grows four-fold from 30 s with +-20 % jitter,
 capped at one hour; after `MAX_ATTEMPTS` attempts the delivery is `abandoned`. A 3xx or a 4xx other than 408
@@ -21,8 +17,8 @@ and 429 (the receiver refuses this event, retrying will rarely help) is given up
 Each attempt is claimed on the row (ETag) before it is sent, so a second copy of a message sends nothing; the
 host's re-delivery of a message whose worker died (dequeue count > 1) makes the attempt again.
 
-Receivers verify with `verify()` (see docs/callbacks.md). Logs carry the request and event ids only: neither
-the URL (its query may hold the receiver's key) nor anything about the subject.
+Logs carry the request and event ids only: neither the URL (its query may hold the receiver's key) nor anything
+about the subject.
 """
 
 from __future__ import annotations
@@ -30,15 +26,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-import hashlib
-import hmac
 import json
 import logging
 import random
-import re
 import threading
-import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -51,6 +44,7 @@ from shared.core import settings as names
 from shared.core.model import DsrRequest, iso, utcnow
 from shared.core.outbound import AllowList, DisallowedUrlError
 from shared.core.transport import fixed_tls_verify, parse_retry_after
+from shared.lifecycle.callback_envelope import build_event, event_id, signed_post, summary
 from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -67,12 +61,6 @@ EVENTS: Final = frozenset(
         "cancelled",
     }
 )
-EVENT_TYPE_PREFIX: Final = "com.aml-dsr.request."
-SIGNATURE_HEADER: Final = "DSR-Signature"
-EVENT_ID_HEADER: Final = "DSR-Event-Id"
-ATTEMPT_HEADER: Final = "DSR-Delivery-Attempt"
-CONTENT_TYPE: Final = "application/cloudevents+json; charset=utf-8"
-USER_AGENT: Final = "aml-dsr-callbacks/1.0"
 
 # Delivery statuses of a history row.
 QUEUED: Final = "queued"
@@ -89,11 +77,6 @@ MAX_DELAY_SECONDS = 3600.0
 JITTER = 0.2
 TIMEOUT: Final = (3.05, 10.0)  # connect, read
 MAX_URL_LENGTH: Final = 2048
-MAX_HEADER_LENGTH: Final = 1024
-# Event ids are `uuid5(EVENT_NAMESPACE, "<request id>\n<event>\n<status time>")`.
-EVENT_NAMESPACE: Final = uuid.UUID("6f1d0b8e-3c55-4f0e-9a2e-4d5c1a7b9e21")
-_TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
-_HEX_SIGNATURE = re.compile(r"^[0-9a-f]{64}$")
 
 
 class CallbackUrlError(ValueError):
@@ -138,62 +121,7 @@ def check_url(settings: names.Settings, url: str) -> str:
     return url
 
 
-# -- signatures -------------------------------------------------------------------------------------------------
-def sign(key: bytes, timestamp: int, body: bytes) -> str:
-    """The DSR-Signature header value: `t=<timestamp>,v1=<hex HMAC-SHA256(key, "<timestamp>." + body)>`."""
-    digest = hmac.new(key, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
-
-
-def verify(key: bytes, header: str, body: bytes, now: float, tolerance_s: int = 300) -> bool:
-    """True when `header` (a DSR-Signature value) signs `body` with `key` and its timestamp is within
-    `tolerance_s` seconds of `now` (either side). Several `v1=` entries may be present; one must match.
-    Entries of other schemes are ignored. Comparison is constant-time."""
-    if not isinstance(header, str) or not header or len(header) > MAX_HEADER_LENGTH:
-        return False
-    timestamp: int | None = None
-    signatures: list[str] = []
-    for item in header.split(","):
-        name, sep, value = item.strip().partition("=")
-        if not sep:
-            return False
-        if name == "t":
-            if timestamp is not None or not _TIMESTAMP.match(value):
-                return False
-            timestamp = int(value)
-        elif name == "v1":
-            if not _HEX_SIGNATURE.match(value):
-                return False
-            signatures.append(value)
-    if timestamp is None or not signatures:
-        return False
-    if abs(now - timestamp) > tolerance_s:
-        return False
-    expected = sign(key, timestamp, body).rpartition("v1=")[2].encode()
-    matched = False
-    for candidate in signatures:
-        matched |= hmac.compare_digest(expected, candidate.encode())
-    return matched
-
-
 # -- notify: record and enqueue -----------------------------------------------------------------------------------
-def event_id(request_id: str, event: str, sequence: str) -> str:
-    """Deterministic: the same (request, event, status time) always yields the same id."""
-    return str(uuid.uuid5(EVENT_NAMESPACE, f"{request_id}\n{event}\n{sequence}"))
-
-
-def summary(request: DsrRequest) -> dict[str, Any]:
-    """The event's data: what the requester needs to act, no subject identifier."""
-    return {
-        "id": request.id,
-        "type": request.type,
-        "status": request.status,
-        "reference": request.reference,
-        "dueAt": iso(request.due_at),
-        "links": {"self": f"/api/v1/requests/{request.id}"},
-    }
-
-
 def _table(rt: Runtime) -> TableClient:
     return rt.storage.table(names.CALLBACKS_TABLE)
 
@@ -289,19 +217,6 @@ def next_step(
     return RETRYING, retry_delay(attempt, retry_after), None
 
 
-def build_event(message: dict[str, Any]) -> dict[str, Any]:
-    """The CloudEvents 1.0 event (structured mode) of a delivery message."""
-    return {
-        "specversion": "1.0",
-        "id": message["eventId"],
-        "source": f"/dsr/requests/{message['requestId']}",
-        "type": EVENT_TYPE_PREFIX + message["event"],
-        "time": message["time"],
-        "datacontenttype": "application/json",
-        "data": message["data"],
-    }
-
-
 _sessions: dict[str | bool | None, requests.Session] = {}
 _sessions_lock = threading.Lock()
 
@@ -339,20 +254,63 @@ def deliver(rt: Runtime, message: dict[str, Any], dequeue_count: int) -> str:
         log.error("a callback message without the fields a delivery needs was dropped")
         return "rejected"
     table = _table(rt)
-    row = _get_row(table, request_id, eid)
-    if row is None:  # the message outlived or preceded its row: record it from here on
-        with contextlib.suppress(ResourceExistsError):
-            table.create_entity(_new_row(request_id, eid, event))
-        row = _get_row(table, request_id, eid)
-        if row is None:
-            raise RuntimeError(f"callback {eid} of request {request_id}: its row cannot be read")
+    row = _row_of(table, request_id, eid, event)
     if row.get("Status") in FINAL:
         return "duplicate"
     if int(row.get("Attempts") or 0) >= attempt and dequeue_count <= 1:
         # A second message for an attempt already made (a re-delivery after a crash has dequeue_count > 1).
         return "duplicate"
+    claimed = _claim(table, request_id, eid, row, attempt)
+    if claimed is None:
+        return "contended"
+    try:
+        check_url(rt.settings, url)
+    except CallbackUrlError:
+        why = "the callbackUrl is no longer allowed (DSR_CALLBACK_ALLOWED_HOSTS changed)"
+        claimed.note(error="DisallowedUrl")
+        claimed.record(ABANDONED, reason=why, error="DisallowedUrl")
+        log.warning("callback %s of request %s abandoned: %s", eid, request_id, why)
+        return ABANDONED
+    body, headers = signed_post(message, attempt, rt.settings.callback_signing_key, int(rt.now()))
+    status, error, retry_after = _post(url, body, headers)
+    claimed.note(**({"status": status} if status is not None else {"error": error}))
+    return _conclude(rt, claimed, message, (status, error, retry_after), dequeue_count)
 
-    # Claim the attempt: a second worker holding a copy of this message finds the row changed and stops.
+
+def _row_of(table: TableClient, request_id: str, eid: str, event: str) -> Any:
+    """The delivery's row; created `queued` when the message outlived or preceded it (recorded from here on)."""
+    row = _get_row(table, request_id, eid)
+    if row is None:
+        with contextlib.suppress(ResourceExistsError):
+            table.create_entity(_new_row(request_id, eid, event))
+        row = _get_row(table, request_id, eid)
+        if row is None:
+            raise RuntimeError(f"callback {eid} of request {request_id}: its row cannot be read")
+    return row
+
+
+@dataclass
+class _Attempt:
+    """A delivery attempt claimed on its row: where it is recorded, and the row's attempt log with it."""
+
+    table: TableClient
+    request_id: str
+    eid: str
+    number: int
+    started: dt.datetime
+    attempts_log: list[dict[str, Any]]
+
+    def note(self, **result: Any) -> None:
+        """Add this attempt to the log: its number, when it started, and its HTTP status or error."""
+        self.attempts_log.append({"attempt": self.number, "at": iso(self.started), **result})
+
+    def record(self, status: str, **fields: Any) -> None:
+        _record(self.table, self.request_id, self.eid, status, self.attempts_log, **fields)
+
+
+def _claim(table: TableClient, request_id: str, eid: str, row: Any, attempt: int) -> _Attempt | None:
+    """Claim attempt `attempt` on the delivery's row (its ETag): None when another worker holding a copy of this
+    message changed the row first."""
     started = utcnow()
     try:
         table.update_entity(
@@ -362,61 +320,48 @@ def deliver(rt: Runtime, message: dict[str, Any], dequeue_count: int) -> str:
             match_condition=MatchConditions.IfNotModified,
         )
     except (ResourceModifiedError, ResourceNotFoundError):
-        return "contended"
-    attempts_log: list[dict[str, Any]] = json.loads(row.get("AttemptLog") or "[]")
+        return None
+    return _Attempt(table, request_id, eid, attempt, started, json.loads(row.get("AttemptLog") or "[]"))
 
-    try:
-        check_url(rt.settings, url)
-    except CallbackUrlError:
-        why = "the callbackUrl is no longer allowed (DSR_CALLBACK_ALLOWED_HOSTS changed)"
-        attempts_log.append({"attempt": attempt, "at": iso(started), "error": "DisallowedUrl"})
-        _record(table, request_id, eid, ABANDONED, attempts_log, reason=why, error="DisallowedUrl")
-        log.warning("callback %s of request %s abandoned: %s", eid, request_id, why)
-        return ABANDONED
 
-    body = json.dumps(build_event(message), separators=(",", ":")).encode()
-    headers = {
-        "Content-Type": CONTENT_TYPE,
-        "User-Agent": USER_AGENT,
-        EVENT_ID_HEADER: eid,
-        ATTEMPT_HEADER: str(attempt),
-        SIGNATURE_HEADER: sign(rt.settings.callback_signing_key, int(rt.now()), body),
-    }
-    status: int | None = None
-    error: str | None = None
-    retry_after: float | None = None
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None, float | None]:
+    """POST once, never following a redirect nor reading the answer's body: (HTTP status, or None with the
+    error class; a 429 or 503's Retry-After in seconds)."""
     try:
         response = _http().post(
             url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False, stream=True
         )
-        status = response.status_code
-        if status in (429, 503):
-            try:
-                retry_after = parse_retry_after(response.headers.get("Retry-After"), 0.0)
-            except (TypeError, ValueError):
-                retry_after = None
-        response.close()  # the body is never read
     except requests.RequestException as exc:
-        error = type(exc).__name__
-    entry: dict[str, Any] = {"attempt": attempt, "at": iso(started)}
-    entry.update({"status": status} if status is not None else {"error": error})
-    attempts_log.append(entry)
+        return None, type(exc).__name__, None
+    status = response.status_code
+    retry_after: float | None = None
+    if status in (429, 503):
+        try:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), 0.0)
+        except (TypeError, ValueError):
+            retry_after = None
+    response.close()  # the body is never read
+    return status, None, retry_after
 
+
+def _conclude(
+    rt: Runtime,
+    claimed: _Attempt,
+    message: dict[str, Any],
+    answer: tuple[int | None, str | None, float | None],
+    dequeue_count: int,
+) -> str:
+    """Record what the attempt's `answer` (status, error, Retry-After) means: delivered, abandoned, or retrying
+    (the next message queued with its delay)."""
+    status, error, retry_after = answer
+    eid, request_id, attempt = claimed.eid, claimed.request_id, claimed.number
     outcome, delay, reason = next_step(attempt, status, retry_after)
     if outcome == RETRYING:
         assert delay is not None
         # The next message first: a crash before the row update re-delivers this one (dequeue_count > 1).
         rt.storage.send(names.CALLBACK_QUEUE, {**message, "attempt": attempt + 1}, delay_seconds=delay)
-        _record(
-            table,
-            request_id,
-            eid,
-            RETRYING,
-            attempts_log,
-            code=status,
-            error=error,
-            next_attempt_at=utcnow() + dt.timedelta(seconds=delay),
-        )
+        next_at = utcnow() + dt.timedelta(seconds=delay)
+        claimed.record(RETRYING, code=status, error=error, next_attempt_at=next_at)
         log.info(
             "callback %s of request %s: attempt %d failed (%s); next in %.0f s (dequeued %d times)",
             eid,
@@ -427,7 +372,7 @@ def deliver(rt: Runtime, message: dict[str, Any], dequeue_count: int) -> str:
             dequeue_count,
         )
         return RETRYING
-    _record(table, request_id, eid, outcome, attempts_log, code=status, error=error, reason=reason)
+    claimed.record(outcome, code=status, error=error, reason=reason)
     if outcome == DELIVERED:
         log.info("callback %s of request %s delivered at attempt %d", eid, request_id, attempt)
     else:

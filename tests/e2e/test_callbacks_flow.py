@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from devtools.demo import APPROVER, SUBMITTER, status, submit, wait
-from shared.lifecycle import callbacks
+from shared.lifecycle import callback_envelope
 from tests.e2e.test_export import export_body
 from tests.integration.test_callbacks import Receiver
 
@@ -47,9 +47,11 @@ def test_the_requester_hears_of_approval_extension_and_completion_with_signed_ev
     assert [e["type"] for e in first] == ["com.aml-dsr.request.awaiting_approval"]
     assert first[0]["data"]["id"] == view["id"]
     sent = receiver.received[0]
-    assert callbacks.verify(key, sent["headers"][callbacks.SIGNATURE_HEADER], sent["body"], time.time())
-    assert not callbacks.verify(
-        b"another key", sent["headers"][callbacks.SIGNATURE_HEADER], sent["body"], time.time()
+    assert callback_envelope.verify(
+        key, sent["headers"][callback_envelope.SIGNATURE_HEADER], sent["body"], time.time()
+    )
+    assert not callback_envelope.verify(
+        b"another key", sent["headers"][callback_envelope.SIGNATURE_HEADER], sent["body"], time.time()
     )
     person = sim.tenant.people["alice"]
     assert person.upn not in sent["body"].decode()  # no identifier of the person leaves in an event

@@ -23,7 +23,7 @@ from azure.storage.queue import QueueClient
 from shared.core import settings as names
 from shared.core.matching import Subject
 from shared.core.model import DsrRequest, utcnow
-from shared.lifecycle import callbacks
+from shared.lifecycle import callback_envelope, callbacks
 from shared.runtime import Runtime
 
 SIGNING_KEY = "callback-signing-key-for-tests-0123456789"
@@ -139,8 +139,11 @@ def test_notify_then_deliver_posts_a_signed_cloudevent(rt: Runtime, receiver: Re
     headers, body = got["headers"], got["body"]
     assert got["path"] == "/hook?code=receiver-key"
     assert headers["Content-Type"] == "application/cloudevents+json; charset=utf-8"
-    assert callbacks.verify(SIGNING_KEY.encode(), headers["DSR-Signature"], body, now=time.time()) is True
-    assert callbacks.verify(b"another key", headers["DSR-Signature"], body, now=time.time()) is False
+    assert (
+        callback_envelope.verify(SIGNING_KEY.encode(), headers["DSR-Signature"], body, now=time.time())
+        is True
+    )
+    assert callback_envelope.verify(b"another key", headers["DSR-Signature"], body, now=time.time()) is False
     event = json.loads(body)
     assert headers["DSR-Event-Id"] == event["id"] == message["eventId"]
     assert headers["DSR-Delivery-Attempt"] == "1"
@@ -227,7 +230,7 @@ def test_a_500_is_retried_after_a_delay_then_delivered(
     assert [r["headers"]["DSR-Delivery-Attempt"] for r in receiver.received] == ["1", "2"]
     assert len({r["headers"]["DSR-Event-Id"] for r in receiver.received}) == 1
     for got in receiver.received:
-        assert callbacks.verify(
+        assert callback_envelope.verify(
             SIGNING_KEY.encode(), got["headers"]["DSR-Signature"], got["body"], time.time()
         )
 

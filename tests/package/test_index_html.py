@@ -3,9 +3,11 @@ as needed, values escaped, and the caps on rows."""
 
 from __future__ import annotations
 
-from shared.evidence import package_html
+from shared.evidence import package_html_tables
 from shared.evidence.package import jsonl
-from shared.evidence.package_html import esc, records_of, render_index, when
+from shared.evidence.package_html import render_index
+from shared.evidence.package_html_tables import records_of
+from shared.evidence.package_html_text import esc, when
 
 
 def chunked(data: bytes, size: int):
@@ -29,7 +31,7 @@ def test_records_are_read_across_chunk_boundaries_and_only_as_far_as_needed():
 
 
 def test_a_line_too_long_or_not_json_becomes_none_without_being_held(monkeypatch):
-    monkeypatch.setattr(package_html, "MAX_LINE_BYTES", 100)
+    monkeypatch.setattr(package_html_tables, "MAX_LINE_BYTES", 100)
     data = b'{"a": 1}\n' + b"x" * 1000 + b"\n" + b"not json\n" + b'{"b": 2}\n'
     assert list(records_of(chunked(data, 64), 10)) == [{"a": 1}, None, None, {"b": 2}]
 

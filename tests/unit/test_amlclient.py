@@ -15,7 +15,7 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from shared.aml.client import AmlError, AzureMLClient, RateLimiter, ThrottledError, with_query
+from shared.aml.client import AmlError, AzureMLClient, CallStats, RateLimiter, ThrottledError, with_query
 from shared.core.outbound import AllowList, DisallowedUrlError
 
 BASE = "https://management.azure.com/subscriptions/s/providers/x"
@@ -102,18 +102,22 @@ def test_5xx_connection_errors_and_cut_json_are_retried_with_backoff():
             (200, {"value": [1]}),
         ]
     )
-    assert c.get_json(BASE) == {"value": [1]}
+    stats = CallStats()
+    assert c.get_json(BASE, stats=stats) == {"value": [1]}
     assert len(script.sent) == 5
     assert len(sleeps) == 4
+    assert stats.as_dict() == {"calls": 5, "retries": 4, "throttled": 0}
     assert sleeps[3] == 2.0  # a 503's short Retry-After is honoured
     assert all(0 <= s <= 8 for s in sleeps)
 
 
 def test_retries_give_up_after_max_attempts_with_the_error_code():
     c, _, _ = client([(500, {"error": {"code": "Boom", "message": "x"}})] * 3, max_attempts=3)
+    stats = CallStats()
     with pytest.raises(AmlError) as err:
-        c.get_json(BASE)
+        c.get_json(BASE, stats=stats)
     assert (err.value.status, err.value.code) == (500, "Boom")
+    assert stats.as_dict() == {"calls": 3, "retries": 2, "throttled": 0}
 
 
 def test_4xx_is_final_and_carries_the_arm_error_code():
@@ -156,8 +160,10 @@ def test_model_management_errors_are_read_in_their_own_top_level_shape():
 
 def test_short_429_waits_in_process_long_429_goes_back_to_the_caller():
     c, _, sleeps = client([(429, {}, {"Retry-After": "3"}), (200, {"value": []})], max_inprocess_wait=5)
-    assert c.get_json(BASE) == {"value": []}
+    stats = CallStats()
+    assert c.get_json(BASE, stats=stats) == {"value": []}
     assert sleeps == [3.0]
+    assert stats.as_dict() == {"calls": 2, "retries": 1, "throttled": 1}
     c, script, sleeps = client([(429, {}, {"Retry-After": "120"})], max_inprocess_wait=5)
     with pytest.raises(ThrottledError) as err:
         c.get_json(BASE)

@@ -12,7 +12,7 @@ from shared.core import settings as names
 from shared.core.matching import Subject
 from shared.core.model import DsrRequest
 from shared.core.settings import MissingSettingError, Settings, UnresolvedReferenceError
-from shared.lifecycle import callbacks
+from shared.lifecycle import callback_envelope, callbacks
 
 KEY = b"k" * 32
 OTHER_KEY = b"o" * 32
@@ -26,7 +26,7 @@ def settings(*hosts: str) -> Settings:
 
 # -- sign / verify ------------------------------------------------------------------------------------------------
 def test_sign_writes_the_timestamp_and_the_hmac_of_timestamp_dot_body() -> None:
-    header = callbacks.sign(KEY, NOW, BODY)
+    header = callback_envelope.sign(KEY, NOW, BODY)
 
     assert re.fullmatch(r"t=1750000000,v1=[0-9a-f]{64}", header)
     # the same value a receiver computes by hand
@@ -38,39 +38,39 @@ def test_sign_writes_the_timestamp_and_the_hmac_of_timestamp_dot_body() -> None:
 
 
 def test_verify_accepts_the_right_key_within_the_window() -> None:
-    header = callbacks.sign(KEY, NOW, BODY)
+    header = callback_envelope.sign(KEY, NOW, BODY)
 
-    assert callbacks.verify(KEY, header, BODY, now=NOW) is True
-    assert callbacks.verify(KEY, header, BODY, now=NOW + 300) is True  # the edge of the window
-    assert callbacks.verify(KEY, header, BODY, now=NOW - 300) is True
+    assert callback_envelope.verify(KEY, header, BODY, now=NOW) is True
+    assert callback_envelope.verify(KEY, header, BODY, now=NOW + 300) is True  # the edge of the window
+    assert callback_envelope.verify(KEY, header, BODY, now=NOW - 300) is True
 
 
 def test_verify_rejects_a_wrong_key() -> None:
-    assert callbacks.verify(OTHER_KEY, callbacks.sign(KEY, NOW, BODY), BODY, now=NOW) is False
+    assert callback_envelope.verify(OTHER_KEY, callback_envelope.sign(KEY, NOW, BODY), BODY, now=NOW) is False
 
 
 def test_verify_rejects_a_tampered_body() -> None:
-    header = callbacks.sign(KEY, NOW, BODY)
+    header = callback_envelope.sign(KEY, NOW, BODY)
 
-    assert callbacks.verify(KEY, header, BODY.replace(b"e-1", b"e-2"), now=NOW) is False
-    assert callbacks.verify(KEY, header, BODY + b" ", now=NOW) is False
+    assert callback_envelope.verify(KEY, header, BODY.replace(b"e-1", b"e-2"), now=NOW) is False
+    assert callback_envelope.verify(KEY, header, BODY + b" ", now=NOW) is False
 
 
 def test_verify_rejects_a_tampered_timestamp() -> None:
-    signature = callbacks.sign(KEY, NOW, BODY).split(",")[1]
+    signature = callback_envelope.sign(KEY, NOW, BODY).split(",")[1]
 
-    assert callbacks.verify(KEY, f"t={NOW + 1},{signature}", BODY, now=NOW) is False
+    assert callback_envelope.verify(KEY, f"t={NOW + 1},{signature}", BODY, now=NOW) is False
 
 
 def test_verify_rejects_an_old_timestamp() -> None:
-    header = callbacks.sign(KEY, NOW - 301, BODY)
+    header = callback_envelope.sign(KEY, NOW - 301, BODY)
 
-    assert callbacks.verify(KEY, header, BODY, now=NOW) is False
-    assert callbacks.verify(KEY, header, BODY, now=NOW, tolerance_s=600) is True
+    assert callback_envelope.verify(KEY, header, BODY, now=NOW) is False
+    assert callback_envelope.verify(KEY, header, BODY, now=NOW, tolerance_s=600) is True
 
 
 def test_verify_rejects_a_future_timestamp() -> None:
-    assert callbacks.verify(KEY, callbacks.sign(KEY, NOW + 301, BODY), BODY, now=NOW) is False
+    assert callback_envelope.verify(KEY, callback_envelope.sign(KEY, NOW + 301, BODY), BODY, now=NOW) is False
 
 
 @pytest.mark.parametrize(
@@ -91,29 +91,32 @@ def test_verify_rejects_a_future_timestamp() -> None:
     ],
 )
 def test_verify_rejects_a_malformed_header(header: str) -> None:
-    assert callbacks.verify(KEY, header, BODY, now=NOW) is False
+    assert callback_envelope.verify(KEY, header, BODY, now=NOW) is False
 
 
 def test_verify_rejects_a_header_that_is_not_a_string() -> None:
-    assert callbacks.verify(KEY, None, BODY, now=NOW) is False  # type: ignore[arg-type]
+    assert callback_envelope.verify(KEY, None, BODY, now=NOW) is False  # type: ignore[arg-type]
 
 
 def test_verify_accepts_one_matching_signature_among_several_and_ignores_other_schemes() -> None:
-    good = callbacks.sign(KEY, NOW, BODY).split(",")[1]
+    good = callback_envelope.sign(KEY, NOW, BODY).split(",")[1]
     header = f"t={NOW},v0=legacy,v1={'0' * 64},{good}"
 
-    assert callbacks.verify(KEY, header, BODY, now=NOW) is True
-    assert callbacks.verify(KEY, f"t={NOW},v1={'0' * 64}", BODY, now=NOW) is False
+    assert callback_envelope.verify(KEY, header, BODY, now=NOW) is True
+    assert callback_envelope.verify(KEY, f"t={NOW},v1={'0' * 64}", BODY, now=NOW) is False
 
 
 def test_a_receiver_rotating_keys_accepts_either_key() -> None:
-    old_header = callbacks.sign(OTHER_KEY, NOW, BODY)
-    new_header = callbacks.sign(KEY, NOW, BODY)
+    old_header = callback_envelope.sign(OTHER_KEY, NOW, BODY)
+    new_header = callback_envelope.sign(KEY, NOW, BODY)
     accepted = (KEY, OTHER_KEY)
 
-    assert any(callbacks.verify(k, old_header, BODY, now=NOW) for k in accepted)
-    assert any(callbacks.verify(k, new_header, BODY, now=NOW) for k in accepted)
-    assert not any(callbacks.verify(k, callbacks.sign(b"x" * 32, NOW, BODY), BODY, now=NOW) for k in accepted)
+    assert any(callback_envelope.verify(k, old_header, BODY, now=NOW) for k in accepted)
+    assert any(callback_envelope.verify(k, new_header, BODY, now=NOW) for k in accepted)
+    assert not any(
+        callback_envelope.verify(k, callback_envelope.sign(b"x" * 32, NOW, BODY), BODY, now=NOW)
+        for k in accepted
+    )
 
 
 # -- check_url ----------------------------------------------------------------------------------------------------
@@ -292,7 +295,7 @@ def request(**extra: object) -> DsrRequest:
 
 def test_the_event_data_is_a_small_status_summary_without_subject_identifiers() -> None:
     made = request()
-    data = callbacks.summary(made)
+    data = callback_envelope.summary(made)
     text = json.dumps(data)
 
     assert data == {
@@ -318,7 +321,7 @@ def test_build_event_is_a_cloudevents_1_0_structured_event() -> None:
         "attempt": 1,
     }
 
-    assert callbacks.build_event(message) == {
+    assert callback_envelope.build_event(message) == {
         "specversion": "1.0",
         "id": "e-1",
         "source": "/dsr/requests/r-1",
@@ -330,12 +333,12 @@ def test_build_event_is_a_cloudevents_1_0_structured_event() -> None:
 
 
 def test_event_ids_are_deterministic_per_request_event_and_status_time() -> None:
-    first = callbacks.event_id("r-1", "completed", "2025-02-02T09:30:00Z")
+    first = callback_envelope.event_id("r-1", "completed", "2025-02-02T09:30:00Z")
 
-    assert first == callbacks.event_id("r-1", "completed", "2025-02-02T09:30:00Z")
-    assert first != callbacks.event_id("r-1", "completed", "2025-02-03T09:30:00Z")
-    assert first != callbacks.event_id("r-1", "failed", "2025-02-02T09:30:00Z")
-    assert first != callbacks.event_id("r-2", "completed", "2025-02-02T09:30:00Z")
+    assert first == callback_envelope.event_id("r-1", "completed", "2025-02-02T09:30:00Z")
+    assert first != callback_envelope.event_id("r-1", "completed", "2025-02-03T09:30:00Z")
+    assert first != callback_envelope.event_id("r-1", "failed", "2025-02-02T09:30:00Z")
+    assert first != callback_envelope.event_id("r-2", "completed", "2025-02-02T09:30:00Z")
 
 
 def test_notify_without_a_callback_url_does_nothing() -> None:
