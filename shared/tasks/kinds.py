@@ -139,15 +139,12 @@ class TaskContext:
 
     def keep(self, endpoint: Endpoint, record: dict[str, Any], reason: str) -> dict[str, Any]:
         clean, redacted = scrub(record)
-        if redacted:
-            self.count("redacted", redacted)
         ws = self.task.workspace
-        return {
-            "endpoint": endpoint.id,
-            "workspace": ws.arm_id if ws else None,
-            "matchedBy": reason,
-            "record": clean,
-        }
+        kept = {"endpoint": endpoint.id, "workspace": ws.arm_id if ws else None, "matchedBy": reason, "record": clean}
+        if redacted:  # where credentials were taken out, so a reader knows the record is not whole
+            self.count("redacted", len(redacted))
+            kept["redacted"] = redacted
+        return kept
 
     def detail(self, family_name: str, item: dict[str, Any], **values: str) -> dict[str, Any]:
         """The kept record's own read (E4, E7, E12, ...), or the list item when it has gone meanwhile."""
