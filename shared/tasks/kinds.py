@@ -140,7 +140,12 @@ class TaskContext:
     def keep(self, endpoint: Endpoint, record: dict[str, Any], reason: str) -> dict[str, Any]:
         clean, redacted = scrub(record)
         ws = self.task.workspace
-        kept = {"endpoint": endpoint.id, "workspace": ws.arm_id if ws else None, "matchedBy": reason, "record": clean}
+        kept = {
+            "endpoint": endpoint.id,
+            "workspace": ws.arm_id if ws else None,
+            "matchedBy": reason,
+            "record": clean,
+        }
         if redacted:  # where credentials were taken out, so a reader knows the record is not whole
             self.count("redacted", len(redacted))
             kept["redacted"] = redacted
