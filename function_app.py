@@ -8,7 +8,16 @@ import azure.functions as func
 
 from shared.core import settings, telemetry
 from shared.edge import http_api, http_lookup, http_ops, offboarding
-from shared.lifecycle import callbacks, deadlines, workflow
+from shared.lifecycle import (
+    callbacks,
+    completion,
+    deadlines,
+    intake,
+    planning,
+    recovery,
+    retention,
+    workspace_checks,
+)
 from shared.runtime import get_runtime
 from shared.tasks import kinds as tasks
 
@@ -96,7 +105,7 @@ def offboarding_poison(msg: func.QueueMessage) -> None:
 
 @app.timer_trigger(arg_name="timer", schedule="0 */30 * * * *")
 def release_scheduled(timer: func.TimerRequest) -> None:
-    workflow.release_scheduled(get_runtime())
+    intake.release_scheduled(get_runtime())
 
 
 @app.queue_trigger(
@@ -105,7 +114,7 @@ def release_scheduled(timer: func.TimerRequest) -> None:
 def work_poison(msg: func.QueueMessage) -> None:
     body = json.loads(msg.get_body())
     with telemetry.correlation(body["requestId"]):
-        workflow.task_poisoned(get_runtime(), body["requestId"], body["taskId"], msg.dequeue_count)
+        recovery.task_poisoned(get_runtime(), body["requestId"], body["taskId"], msg.dequeue_count)
 
 
 @app.queue_trigger(
@@ -114,7 +123,7 @@ def work_poison(msg: func.QueueMessage) -> None:
 def plan_poison(msg: func.QueueMessage) -> None:
     request_id = json.loads(msg.get_body())["requestId"]
     with telemetry.correlation(request_id):
-        workflow.request_poisoned(get_runtime(), request_id, "plan", msg.dequeue_count)
+        recovery.request_poisoned(get_runtime(), request_id, "plan", msg.dequeue_count)
 
 
 @app.queue_trigger(
@@ -123,7 +132,7 @@ def plan_poison(msg: func.QueueMessage) -> None:
 def finalize_poison(msg: func.QueueMessage) -> None:
     request_id = json.loads(msg.get_body())["requestId"]
     with telemetry.correlation(request_id):
-        workflow.request_poisoned(get_runtime(), request_id, "finalize", msg.dequeue_count)
+        recovery.request_poisoned(get_runtime(), request_id, "finalize", msg.dequeue_count)
 
 
 @app.timer_trigger(arg_name="timer", schedule="0 15 * * * *")
@@ -133,24 +142,24 @@ def mark_deadlines(timer: func.TimerRequest) -> None:
 
 @app.timer_trigger(arg_name="timer", schedule="0 30 2 * * *")
 def purge_packages(timer: func.TimerRequest) -> None:
-    workflow.purge_expired_packages(get_runtime())
+    retention.purge_expired_packages(get_runtime())
 
 
 @app.timer_trigger(arg_name="timer", schedule="0 45 */6 * * *")
 def recheck_workspaces(timer: func.TimerRequest) -> None:
-    workflow.recheck_workspace_erasures(get_runtime())
+    workspace_checks.recheck_workspace_erasures(get_runtime())
 
 
 @app.timer_trigger(arg_name="timer", schedule="0 */5 * * * *")
 def sweep(timer: func.TimerRequest) -> None:
-    workflow.sweep(get_runtime())
+    recovery.sweep(get_runtime())
 
 
 @app.queue_trigger(arg_name="msg", queue_name=settings.PLAN_QUEUE, connection=settings.STORAGE_CONNECTION)
 def plan(msg: func.QueueMessage) -> None:
     request_id = json.loads(msg.get_body())["requestId"]
     with telemetry.correlation(request_id):
-        workflow.plan(get_runtime(), request_id)
+        planning.plan(get_runtime(), request_id)
 
 
 @app.queue_trigger(arg_name="msg", queue_name=settings.WORK_QUEUE, connection=settings.STORAGE_CONNECTION)
@@ -164,7 +173,7 @@ def work(msg: func.QueueMessage) -> None:
 def finalize(msg: func.QueueMessage) -> None:
     request_id = json.loads(msg.get_body())["requestId"]
     with telemetry.correlation(request_id):
-        workflow.finalize(get_runtime(), request_id)
+        completion.finalize(get_runtime(), request_id)
 
 
 @app.queue_trigger(arg_name="msg", queue_name=settings.CALLBACK_QUEUE, connection=settings.STORAGE_CONNECTION)

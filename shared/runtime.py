@@ -20,7 +20,8 @@ from shared.core import telemetry
 from shared.core.outbound import AllowList
 from shared.core.settings import Settings
 from shared.core.transport import TokenCredential
-from shared.storage.store import RequestStore, Storage
+from shared.storage.clients import Storage
+from shared.storage.store import RequestStore
 
 
 @dataclass

@@ -120,7 +120,7 @@ AREAS = (
     ("shared/core/matching.py", "matching the subject"),
     ("RequestStore.update_task", "writing task rows (lease, checkpoints, finish)"),
     ("shared/evidence/package.py", "staging and committing blocks (Blob)"),
-    ("shared/storage/store.py", "reading rows, spawning tasks, queue sends"),
+    ("shared/storage/", "reading rows, spawning tasks, queue sends"),
     ("shared/aml/client.py", "Azure ML calls (HTTP, JSON)"),
     ("funchost/queues.py", "local host: queue polling and leases"),
     ("funchost/http_server.py", "local host: HTTP"),

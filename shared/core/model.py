@@ -134,7 +134,7 @@ class DsrRequest:
     extension: dict[str, Any] | None = None  # {"months", "reason", "by", "at"}: the deadline, extended once
     package_path: str | None = None  # the downloadable zip, once written
     deadline_flag: str | None = None  # "near_due" | "overdue", as the deadline timer last marked it
-    # The finalize invocation writing the package, and until when its claim holds (see workflow.finalize).
+    # The finalize invocation writing the package, and until when its claim holds (see completion.finalize).
     finalize_owner: str | None = None
     finalize_until: dt.datetime | None = None
     etag: str | None = None

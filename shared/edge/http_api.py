@@ -35,7 +35,8 @@ from shared.core.principal import SYSTEM, Principal, authenticated, reset_authen
 from shared.edge import auth
 from shared.edge.openapi import document, query_parameters
 from shared.evidence import audit
-from shared.lifecycle import workflow
+from shared.lifecycle import decisions, intake, retention
+from shared.lifecycle.status import status_view
 from shared.lifecycle.submission import DecisionIn, SubmitIn
 from shared.runtime import Runtime, get_runtime
 from shared.storage.links import links
@@ -173,8 +174,8 @@ def submit(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
     key = req.headers.get("Idempotency-Key")
     if key is not None and not _IDEMPOTENCY_KEY.match(key):
         raise BadRequestError("Idempotency-Key must be 1-200 visible ASCII characters")
-    request, replayed = workflow.submit(rt, model, key, current_principal())
-    view = workflow.status_view(rt, request, _base_url(req))
+    request, replayed = intake.submit(rt, model, key, current_principal())
+    view = status_view(rt, request, _base_url(req))
     headers = {
         "Location": view["links"]["self"],
         "Retry-After": str(rt.settings.status_retry_after_seconds),
@@ -196,7 +197,7 @@ def get_request(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
     request = rt.store.get_request(request_id)
     if request is None:
         raise NotFoundError(f"no request with id {request_id}")
-    view = workflow.status_view(rt, request, _base_url(req))
+    view = status_view(rt, request, _base_url(req))
     headers = {}
     if request.status not in ("completed", "completed_with_errors", "failed"):
         headers["Retry-After"] = str(rt.settings.status_retry_after_seconds)
@@ -214,8 +215,8 @@ def _decision(action: str) -> Callable[[Runtime, func.HttpRequest], func.HttpRes
                 raise ValidationFailedError(
                     "the decision body does not validate", errors=validation_errors(exc)
                 ) from None
-        request = workflow.decide(rt, request_id, action, current_principal(), reason)
-        return json_response(workflow.status_view(rt, request, _base_url(req)), 200)
+        request = decisions.decide(rt, request_id, action, current_principal(), reason)
+        return json_response(status_view(rt, request, _base_url(req)), 200)
 
     handler.__name__ = f"{action}_request"
     return handler
@@ -255,7 +256,7 @@ def get_package(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
     path = request.package_path or request.manifest_path
     if not path:
         raise ConflictError(f"the request is {request.status}: its package is not written yet")
-    expires = workflow.package_expiry(rt, request)
+    expires = retention.package_expiry(rt, request)
     if request.links.get("packagePurgedAt") or (expires and utcnow() >= expires):
         raise GoneError(f"the package's retention period ended on {iso(expires)}; it is deleted")
     url, expiry = links(rt).read_url(path)

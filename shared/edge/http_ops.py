@@ -15,7 +15,8 @@ from shared.edge.http_api import (
     json_response,
     validation_errors,
 )
-from shared.lifecycle import deadlines, workflow
+from shared.lifecycle import deadlines, decisions
+from shared.lifecycle.status import status_view
 from shared.lifecycle.submission import ExtendIn
 from shared.runtime import Runtime
 
@@ -23,9 +24,9 @@ from shared.runtime import Runtime
 def retry(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
     """`POST /api/v1/requests/{id}:retry`: re-run only the failed tasks of a request that ended with errors."""
     request_id = _request_id(req)
-    request = workflow.retry(rt, request_id, caller(req, rt.settings.trust_easyauth_headers))
+    request = decisions.retry(rt, request_id, caller(req, rt.settings.trust_easyauth_headers))
     return json_response(
-        workflow.status_view(rt, request, _base_url(req)),
+        status_view(rt, request, _base_url(req)),
         202,
         {"Location": f"{_base_url(req)}/api/v1/requests/{request.id}"},
     )
@@ -41,4 +42,4 @@ def extend_request(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
             "the extension body does not validate", errors=validation_errors(exc)
         ) from None
     request = deadlines.extend(rt, request_id, body.months, body.reason, current_principal())
-    return json_response(workflow.status_view(rt, request, _base_url(req)), 200)
+    return json_response(status_view(rt, request, _base_url(req)), 200)

@@ -28,8 +28,8 @@ from typing import Any
 
 from shared.core.matching import Subject
 from shared.core.model import DsrRequest, iso, new_request_id, utcnow
+from shared.lifecycle.intake import needs_approval, store_and_start
 from shared.lifecycle.submission import GUID, RESOURCE_GROUP_ID
-from shared.lifecycle.workflow import needs_approval, store_and_start
 from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)

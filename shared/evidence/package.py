@@ -18,7 +18,7 @@ from azure.storage.blob import BlobBlock, BlobClient, ContainerClient
 from shared.core.model import Task
 from shared.evidence import package_zip
 from shared.evidence.zipformat import ZipTime
-from shared.storage.store import safe_segment
+from shared.storage.clients import safe_segment
 
 
 def task_folder(task: Task) -> str:

@@ -16,11 +16,12 @@ import json
 import logging
 from typing import Any
 
-from shared.core.errors import BadRequestError, ConflictError, NotFoundError
+from shared.core.errors import BadRequestError, ConflictError
 from shared.core.model import TERMINAL_REQUEST, DsrRequest, iso, utcnow
 from shared.core.principal import Principal
 from shared.evidence import audit
 from shared.lifecycle import callbacks
+from shared.lifecycle.changes import TrailEntry, change_request, save
 from shared.runtime import Runtime
 from shared.storage.store import ConcurrencyError
 
@@ -37,10 +38,8 @@ def extend(rt: Runtime, request_id: str, months: int, reason: str, principal: Pr
     """Extend the deadline once, by 1 or 2 months, before it has passed; recorded, audited and announced."""
     if months not in range(1, MAX_EXTENSION_MONTHS + 1):
         raise BadRequestError(f"months must be 1 or {MAX_EXTENSION_MONTHS}")
-    for _ in range(5):
-        request = rt.store.get_request(request_id)
-        if request is None:
-            raise NotFoundError(f"no request with id {request_id}")
+
+    def apply(request: DsrRequest) -> TrailEntry:
         if request.status in TERMINAL_REQUEST:
             raise ConflictError(f"the request is {request.status}: there is no deadline left to extend")
         if request.extension:
@@ -56,24 +55,16 @@ def extend(rt: Runtime, request_id: str, months: int, reason: str, principal: Pr
         request.extension = {"months": months, "reason": reason, "by": principal.as_dict(), "at": iso(now)}
         request.deadline_flag = None  # the timer judges the new date afresh
         request.updated_at = now
-        try:
-            rt.store.update_request(request)
-        except ConcurrencyError:
-            continue
-        audit.record(
-            rt,
-            request.id,
-            principal,
-            audit.EXTENDED,
-            reason,
-            {"months": months, "dueBefore": iso(before), "dueAt": iso(request.due_at)},
-        )
-        announce(rt, request, "extended")
-        log.info(
-            "request %s: deadline extended by %d month(s) to %s", request.id, months, iso(request.due_at)
-        )
-        return request
-    raise ConflictError("the request kept changing; try again")
+        details = {"months": months, "dueBefore": iso(before), "dueAt": iso(request.due_at)}
+        return TrailEntry(principal, audit.EXTENDED, reason, details)
+
+    try:
+        request, _ = change_request(rt, request_id, apply)
+    except ConcurrencyError:
+        raise ConflictError("the request kept changing; try again") from None
+    announce(rt, request, "extended")
+    log.info("request %s: deadline extended by %d month(s) to %s", request.id, months, iso(request.due_at))
+    return request
 
 
 def mark_deadlines(rt: Runtime, now: dt.datetime | None = None) -> dict[str, int]:
@@ -95,18 +86,11 @@ def mark_deadlines(rt: Runtime, now: dt.datetime | None = None) -> dict[str, int
         if state not in flagged or request.deadline_flag == state:
             continue
         request.deadline_flag = state
+        details = {"state": state, "dueAt": iso(request.due_at)}
         try:
-            rt.store.update_request(request)
+            save(rt, request, TrailEntry("workflow.deadlines", audit.DEADLINE, details=details))
         except ConcurrencyError:
             continue  # changed meanwhile; the next run looks again
-        audit.record(
-            rt,
-            request.id,
-            "workflow.deadlines",
-            audit.DEADLINE,
-            None,
-            {"state": state, "dueAt": iso(request.due_at)},
-        )
         log.warning(
             "request %s is %s: due %s, status %s", request.id, state, iso(request.due_at), request.status
         )

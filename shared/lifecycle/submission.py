@@ -15,6 +15,8 @@ from pydantic import (
     model_validator,
 )
 
+from shared.core.model import WorkspaceRef
+
 GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 # Azure resource names as ARM accepts them for resource groups and ML workspaces: no '/', '?', '#', '%', spaces;
 # a resource group name never ends with '.', so '.' and '..' (dot segments that would move the URL) never match.
@@ -45,6 +47,14 @@ ResourceGroupId = Annotated[
     StringConstraints(max_length=300),
     WithJsonSchema({"type": "string", "maxLength": 300, "pattern": RESOURCE_GROUP_ID_PATTERN}),
 ]
+
+
+def workspace_of(arm_id: str) -> WorkspaceRef:
+    """The workspace a validated workspace ARM id names."""
+    match = WORKSPACE_ID.match(arm_id)
+    assert match is not None
+    return WorkspaceRef(match["sub"], match["rg"], match["ws"])
+
 
 Upn = Annotated[
     str,

@@ -1,57 +1,31 @@
-"""The product's own storage: requests and tasks in Table storage, work on queues, packages in Blob.
+"""Requests and their tasks in Table storage, the subject index and the offboarding events.
 
-Every client authenticates with the managed identity (identity-based connection settings); nothing here
-knows an account key. Writes that decide progress use ETags (optimistic concurrency).
+Writes that decide progress use ETags (optimistic concurrency): a write that finds the row changed since it
+was read raises ConcurrencyError. A task's JSON field too large for a Table property lives in a blob.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
 import hashlib
 import json
-import logging
-import re
-import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.core.pipeline.transport import RequestsTransport
-from azure.data.tables import TableClient, TableServiceClient, TransactionOperation, UpdateMode
-from azure.storage.blob import BlobServiceClient, ContainerClient
-from azure.storage.queue import QueueServiceClient, TextBase64EncodePolicy
+from azure.data.tables import TransactionOperation, UpdateMode
 
 from shared.core import settings as names
 from shared.core import telemetry
 from shared.core.matching import Subject
 from shared.core.model import OPEN_TASK, DsrRequest, Task, WorkspaceRef
-from shared.core.transport import TokenCredential, fixed_tls_verify
-
-log = logging.getLogger(__name__)
-
-MAX_QUEUE_DELAY_SECONDS = 7 * 24 * 3600 - 60
-
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._()-]")
-
-
-def safe_segment(name: str) -> str:
-    """A blob path segment for an Azure resource name (names are kept readable; odd characters escaped)."""
-    cleaned = _UNSAFE.sub("_", name)[:80] or "_"
-    if cleaned != name:
-        cleaned += "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
-    return cleaned
+from shared.storage.clients import Storage, compact_json, safe_segment
 
 
 class ConcurrencyError(Exception):
     """The entity changed since it was read (ETag mismatch): read again and retry."""
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
 # A Table string property holds at most 64 KiB (32 K UTF-16 characters); a task's JSON field longer than this
@@ -67,82 +41,6 @@ def _time(value: Any) -> dt.datetime | None:
     if isinstance(value, dt.datetime):
         return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
-
-POOL_CONNECTIONS = 64  # connections kept per storage endpoint: more than the worker's threads (32 in infra)
-
-
-class PooledTransport(RequestsTransport):
-    """The storage SDKs' requests transport with a connection pool as large as the worker's thread pool. The
-    default (requests keeps 10 per host) makes every call beyond the tenth at once open a connection, with its
-    TLS handshake, and throw it away afterwards."""
-
-    def __init__(self, pool_size: int = POOL_CONNECTIONS, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.pool_size = pool_size
-
-    def _init_session(self, session: Any) -> None:  # the SDK's hook that mounts its adapters on a new session
-        super()._init_session(session)
-        for prefix in self._protocols:
-            session.adapters[prefix].init_poolmanager(self.pool_size, self.pool_size)
-
-
-class Storage:
-    """Clients for the product's storage account, created once per process."""
-
-    def __init__(self, settings: names.Settings, credential: TokenCredential) -> None:
-        self.settings = settings
-        verify = fixed_tls_verify()  # no proxy: the SDK's requests session stops re-reading the environment
-        fixed: dict[str, Any] = (
-            {} if verify is None else {"use_env_settings": False, "connection_verify": verify}
-        )
-        # A transport given to a client no longer gets the Blob and Queue SDKs' default timeouts: these are them.
-        timeouts = {"connection_timeout": 20, "read_timeout": 60}
-        self.blob_service = BlobServiceClient(
-            settings.blob_service_uri, credential=credential, transport=PooledTransport(**fixed, **timeouts)
-        )
-        self.queue_service = QueueServiceClient(
-            settings.queue_service_uri, credential=credential, transport=PooledTransport(**fixed, **timeouts)
-        )
-        self.table_service = TableServiceClient(
-            settings.table_service_uri, credential=credential, transport=PooledTransport(**fixed)
-        )
-        self._ready = False
-        self._lock = threading.Lock()
-
-    def ensure(self) -> None:
-        """Create the tables, queues and container if missing (idempotent; once per process)."""
-        with self._lock:
-            if self._ready:
-                return
-            for table in (
-                names.REQUESTS_TABLE,
-                names.IDEMPOTENCY_TABLE,
-                names.EVENTS_TABLE,
-                names.SUBJECTS_TABLE,
-                names.CALLBACKS_TABLE,
-            ):
-                with contextlib.suppress(ResourceExistsError):
-                    self.table_service.create_table(table)
-            for queue in (names.PLAN_QUEUE, names.WORK_QUEUE, names.FINALIZE_QUEUE, names.CALLBACK_QUEUE):
-                with contextlib.suppress(ResourceExistsError):
-                    self.queue_service.create_queue(queue)
-            with contextlib.suppress(ResourceExistsError):
-                self.blob_service.create_container(names.EXPORT_CONTAINER)
-            self._ready = True
-
-    @property
-    def container(self) -> ContainerClient:
-        return self.blob_service.get_container_client(names.EXPORT_CONTAINER)
-
-    def table(self, name: str) -> TableClient:
-        return self.table_service.get_table_client(name)
-
-    def send(self, queue: str, message: dict[str, Any], delay_seconds: float = 0) -> None:
-        """Put a message on a queue, base64-encoded as the Functions host expects, optionally delayed."""
-        client = self.queue_service.get_queue_client(queue, message_encode_policy=TextBase64EncodePolicy())
-        delay = int(min(max(delay_seconds, 0), MAX_QUEUE_DELAY_SECONDS))
-        client.send_message(_json(message), visibility_timeout=delay or None)
 
 
 class RequestStore:
@@ -421,29 +319,29 @@ class RequestStore:
             "RowKey": self.REQUEST_ROW,
             "Type": r.type,
             "Status": r.status,
-            "Subject": _json(r.subject.as_dict()) if r.subject else "",
-            "Scope": _json(r.scope),
+            "Subject": compact_json(r.subject.as_dict()) if r.subject else "",
+            "Scope": compact_json(r.scope),
             "DryRun": r.dry_run,
             "Reference": r.reference or "",
             "IdempotencyKey": r.idempotency_key or "",
-            "PipelineIds": _json(r.pipeline_ids),
+            "PipelineIds": compact_json(r.pipeline_ids),
             "Stage": r.stage,
             "ReceivedAt": r.received_at,
             "UpdatedAt": r.updated_at or r.received_at,
             "CompletedAt": r.completed_at.isoformat() if r.completed_at else "",
-            "Errors": _json(r.errors),
+            "Errors": compact_json(r.errors),
             "ManifestPath": r.manifest_path or "",
-            "DeleteWorkspace": _json(r.delete_workspace) if r.delete_workspace else "",
-            "SubmittedBy": _json(r.submitted_by) if r.submitted_by else "",
-            "Decision": _json(r.decision) if r.decision else "",
+            "DeleteWorkspace": compact_json(r.delete_workspace) if r.delete_workspace else "",
+            "SubmittedBy": compact_json(r.submitted_by) if r.submitted_by else "",
+            "Decision": compact_json(r.decision) if r.decision else "",
             "Source": r.source,
             "NotBefore": r.not_before.isoformat() if r.not_before else "",
             "ExportFirst": r.export_first,
             "ArchiveUntil": r.archive_until.isoformat() if r.archive_until else "",
-            "Links": _json(r.links),
+            "Links": compact_json(r.links),
             "CallbackUrl": r.callback_url or "",
-            "Identity": _json(r.identity) if r.identity else "",
-            "Extension": _json(r.extension) if r.extension else "",
+            "Identity": compact_json(r.identity) if r.identity else "",
+            "Extension": compact_json(r.extension) if r.extension else "",
             "PackagePath": r.package_path or "",
             "DeadlineFlag": r.deadline_flag or "",
             "FinalizeOwner": r.finalize_owner or "",
@@ -499,7 +397,7 @@ class RequestStore:
 
     def _field(self, t: Task, name: str, value: Any) -> str:
         """The property text of a task's JSON field: the JSON itself, or a pointer to a blob holding it."""
-        text = _json(value)
+        text = compact_json(value)
         if len(text) <= SPILL_CHARS:
             t.spilled.pop(name, None)
             return text
@@ -524,9 +422,9 @@ class RequestStore:
             "Kind": t.kind,
             "Status": t.status,
             "Params": self._field(t, "Params", t.params),
-            "Workspace": _json(t.workspace.as_dict()) if t.workspace else "",
+            "Workspace": compact_json(t.workspace.as_dict()) if t.workspace else "",
             "Checkpoint": self._field(t, "Checkpoint", t.checkpoint),
-            "Stats": _json(t.stats),
+            "Stats": compact_json(t.stats),
             "Outputs": self._field(t, "Outputs", t.outputs),
             "Found": self._field(t, "Found", t.found),
             "Error": t.error or "",
@@ -557,8 +455,3 @@ class RequestStore:
         task.outputs = self._load(task, "Outputs", e.get("Outputs"), "{}")
         task.found = self._load(task, "Found", e.get("Found"), "{}")
         return task
-
-
-def block_id(output: str, index: int) -> str:
-    """Deterministic block id: re-staging the same page after a crash overwrites, never duplicates."""
-    return base64.b64encode(f"{output[:40]:<40}{index:08d}".encode()).decode()

@@ -51,7 +51,8 @@ from shared.core.transport import parse_retry_after
 from shared.evidence import audit, package_zip
 from shared.evidence.package import OutputWriter, task_folder
 from shared.runtime import Runtime
-from shared.storage.store import ConcurrencyError, safe_segment
+from shared.storage.clients import safe_segment
+from shared.storage.store import ConcurrencyError
 
 log = logging.getLogger(__name__)
 

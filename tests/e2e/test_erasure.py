@@ -19,7 +19,7 @@ from devtools.stack import APP_CLIENT_ID
 from shared.core.model import DsrRequest, Task, WorkspaceRef, utcnow
 from shared.core.settings import Settings
 from shared.evidence import audit
-from shared.lifecycle import workflow
+from shared.lifecycle import workspace_checks
 from shared.runtime import Runtime
 from shared.tasks import kinds as tasks
 
@@ -443,7 +443,7 @@ def links_of(rt, request_id):
 
 
 def checks_of(rt, request_id):
-    return [e for e in audit.trail(rt).entries(request_id) if e.action == workflow.WORKSPACE_CHECKED]
+    return [e for e in audit.trail(rt).entries(request_id) if e.action == workspace_checks.WORKSPACE_CHECKED]
 
 
 def test_a_workspace_erasure_purges_it_and_the_record_says_purged(stack, fresh):
@@ -470,9 +470,9 @@ def test_a_workspace_erasure_purges_it_and_the_record_says_purged(stack, fresh):
     rt = runtime()
     follow = links_of(rt, done["id"])[arm_id]
     assert (follow["outcome"], follow["final"], follow["checks"]) == ("purged", False, [])
-    assert workflow.recheck_workspace_erasures(rt, utcnow())["checked"] == 0  # not due yet
-    later = utcnow() + dt.timedelta(hours=workflow.WORKSPACE_RECHECK_HOURS, minutes=1)
-    assert workflow.recheck_workspace_erasures(rt, later)["checked"] >= 1
+    assert workspace_checks.recheck_workspace_erasures(rt, utcnow())["checked"] == 0  # not due yet
+    later = utcnow() + dt.timedelta(hours=workspace_checks.WORKSPACE_RECHECK_HOURS, minutes=1)
+    assert workspace_checks.recheck_workspace_erasures(rt, later)["checked"] >= 1
     follow = links_of(rt, done["id"])[arm_id]
     assert follow["final"] is True
     assert [c["status"] for c in follow["checks"]] == [404]
@@ -484,7 +484,7 @@ def test_a_workspace_erasure_purges_it_and_the_record_says_purged(stack, fresh):
         True,
     )
     # At least once: another run finds nothing due and records nothing more
-    workflow.recheck_workspace_erasures(rt, later + dt.timedelta(days=30))
+    workspace_checks.recheck_workspace_erasures(rt, later + dt.timedelta(days=30))
     assert len(checks_of(rt, done["id"])) == 1
     assert status(stack, f"{stack.api_url}/v1/requests/{done['id']}")["related"]["workspaceErasure"][arm_id][
         "final"
@@ -520,13 +520,14 @@ def test_a_chosen_soft_delete_is_recorded_as_recoverable_until_a_date(stack, fre
     assert "forceToPurge" not in sent["query"]
     # A check within the retention period sees 404 and waits for its end; one after it records the end
     rt = runtime()
-    assert workflow.recheck_workspace_erasures(rt, utcnow() + dt.timedelta(days=1, minutes=1))["checked"] >= 1
+    counts = workspace_checks.recheck_workspace_erasures(rt, utcnow() + dt.timedelta(days=1, minutes=1))
+    assert counts["checked"] >= 1
     follow = links_of(rt, done["id"])[arm_id]
     assert follow["final"] is False
     assert dt.datetime.fromisoformat(follow["nextCheckAt"]) <= recorded + dt.timedelta(minutes=1)
     sim.expire_soft_deleted(recorded.timestamp() + 1)
     assert sim.deleted_workspaces()[arm_id]["purgedBy"] == "retention expired"
-    workflow.recheck_workspace_erasures(rt, recorded + dt.timedelta(minutes=2))
+    workspace_checks.recheck_workspace_erasures(rt, recorded + dt.timedelta(minutes=2))
     follow = links_of(rt, done["id"])[arm_id]
     assert follow["final"] is True
     assert follow["outcome"].startswith(f"soft-deleted; its retention ended {item['recoverableUntil']}")
@@ -559,11 +560,11 @@ def test_a_soft_deleted_workspace_that_is_recovered_is_caught_by_the_later_check
             }
         ]
     }
-    workflow._follow_workspace_erasures(request, record)
+    workspace_checks.follow_workspace_erasures(request, record)
     rt.store.create_request(request)
     # When someone recovers it within the retention period
     sim.recover_workspace(arm_id)
-    counts = workflow.recheck_workspace_erasures(rt, utcnow() + dt.timedelta(days=1, minutes=1))
+    counts = workspace_checks.recheck_workspace_erasures(rt, utcnow() + dt.timedelta(days=1, minutes=1))
     # Then the check sees it again and says so on the request and in the audit trail
     assert counts["visible"] >= 1
     stored = rt.store.get_request(request.id)

@@ -16,7 +16,7 @@ from devtools.stack import APP_CLIENT_ID
 from shared.core.matching import Subject
 from shared.core.model import DsrRequest, Task, WorkspaceRef, utcnow
 from shared.core.settings import Settings
-from shared.lifecycle import workflow
+from shared.lifecycle import recovery
 from shared.runtime import Runtime
 
 
@@ -94,7 +94,7 @@ def test_the_sweeper_re_enqueues_a_task_whose_lease_expired(stack, sim):
     stored.lease_until = utcnow() - dt.timedelta(minutes=5)
     rt.store.update_task(stored)
     # When the sweeper runs
-    counts = workflow.sweep(rt)
+    counts = recovery.sweep(rt)
     # Then it re-enqueued it, and the request completes
     assert counts["tasks"] >= 1
     view = wait(stack, f"{stack.api_url}/v1/requests/{request.id}", timeout=60)

@@ -13,7 +13,7 @@ import pytest
 from shared.core import settings as names
 from shared.core.matching import Subject
 from shared.core.model import DsrRequest, Task, utcnow
-from shared.lifecycle import workflow
+from shared.lifecycle import completion
 from shared.tasks import kinds as tasks
 
 TASKS = 300
@@ -59,7 +59,7 @@ def test_hundreds_of_tasks_finishing_concurrently_end_the_request_once(rt, monke
     assert requested
     assert set(requested) == {request.id}
     # And however many finalize messages came, the request ends once, counting every task
-    results = [workflow.finalize(rt, request.id) for _ in requested]
+    results = [completion.finalize(rt, request.id) for _ in requested]
     assert results[0] == "completed"
     assert set(results[1:]) <= {"duplicate"}
     manifest = json.loads(
@@ -92,17 +92,17 @@ def test_a_concurrent_finalize_never_completes_a_request_whose_next_stage_is_bei
         found={"pipelines": {"graph": {"g1": "azureml.graphId of run r1"}}},
     )
     rt.store.create_tasks([runs])
-    real_spawn = workflow.spawn
+    real_spawn = completion.spawn
     outcomes = []
 
     def racing_spawn(runtime, new_tasks):
         # Another finalize message is handled at the worst moment: while this one moves to the next stage
-        monkeypatch.setattr(workflow, "spawn", real_spawn)
-        outcomes.append(workflow.finalize(runtime, request.id))
+        monkeypatch.setattr(completion, "spawn", real_spawn)
+        outcomes.append(completion.finalize(runtime, request.id))
         real_spawn(runtime, new_tasks)
 
-    monkeypatch.setattr(workflow, "spawn", racing_spawn)
-    outcomes.append(workflow.finalize(rt, request.id))
+    monkeypatch.setattr(completion, "spawn", racing_spawn)
+    outcomes.append(completion.finalize(rt, request.id))
     stored = rt.store.get_request(request.id)
     assert stored is not None
     assert stored.status == "running", outcomes  # not completed while the pipeline stage has work

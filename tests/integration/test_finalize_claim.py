@@ -13,7 +13,7 @@ from shared.core import settings as names
 from shared.core.matching import Subject
 from shared.core.model import DsrRequest, Task, utcnow
 from shared.evidence import package_zip
-from shared.lifecycle import workflow
+from shared.lifecycle import completion
 
 FINALIZES = 4
 
@@ -66,7 +66,7 @@ def test_finalizes_running_at_once_write_the_package_once(rt, monkeypatch):
     monkeypatch.setattr(package_zip, "write_package", counting_write)
     # When they run at the same moment
     with ThreadPoolExecutor(FINALIZES) as pool:
-        outcomes = list(pool.map(lambda _: workflow.finalize(rt, request.id), range(FINALIZES)))
+        outcomes = list(pool.map(lambda _: completion.finalize(rt, request.id), range(FINALIZES)))
     # Then one wrote the package and completed the request; the others left a delayed finalize each
     assert sorted(outcomes) == ["claimed"] * (FINALIZES - 1) + ["completed"]
     assert len(written) == 1
@@ -77,7 +77,7 @@ def test_finalizes_running_at_once_write_the_package_once(rt, monkeypatch):
     assert queue.get_queue_properties().approximate_message_count == FINALIZES - 1
     assert list(queue.peek_messages(max_messages=32)) == []  # not visible before the claim ends
     # And once it ends, those finalizes find the request ended and change nothing
-    assert workflow.finalize(rt, request.id) == "duplicate"
+    assert completion.finalize(rt, request.id) == "duplicate"
 
 
 def test_a_live_claim_of_another_finalize_defers_and_an_expired_one_is_taken_over(rt):
@@ -87,7 +87,7 @@ def test_a_live_claim_of_another_finalize_defers_and_an_expired_one_is_taken_ove
         rt, finalize_owner="another", finalize_until=utcnow() + dt.timedelta(seconds=60)
     )
     # When a finalize comes: it writes nothing and comes back when the claim ends
-    assert workflow.finalize(rt, held.id) == "claimed"
+    assert completion.finalize(rt, held.id) == "claimed"
     stored = rt.store.get_request(held.id)
     assert stored is not None
     assert (stored.status, stored.manifest_path, stored.finalize_owner) == ("running", None, "another")
@@ -97,7 +97,7 @@ def test_a_live_claim_of_another_finalize_defers_and_an_expired_one_is_taken_ove
         rt, finalize_owner="died", finalize_until=utcnow() - dt.timedelta(seconds=1)
     )
     # Then the next finalize takes it over and completes the request
-    assert workflow.finalize(rt, expired.id) == "completed"
+    assert completion.finalize(rt, expired.id) == "completed"
     stored = rt.store.get_request(expired.id)
     assert stored is not None
     assert stored.status == "completed"

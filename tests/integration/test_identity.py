@@ -180,7 +180,7 @@ def test_the_graph_token_goes_only_to_the_allow_listed_graph_host(sim: Simulator
 
 # -- the plan step: resolution stored once on the request, shown in the status, the manifest and index.html ---
 def _submit_and_plan(rt: Any, subject: dict[str, str]) -> Any:
-    from shared.lifecycle import workflow
+    from shared.lifecycle import intake, planning
     from shared.lifecycle.submission import SubmitIn
 
     body = SubmitIn.model_validate(
@@ -190,14 +190,15 @@ def _submit_and_plan(rt: Any, subject: dict[str, str]) -> Any:
             "scope": {"subscriptions": ["6d6e2f4a-3c1b-4e8f-9a7d-5b2c1e0f4a01"]},
         }
     )
-    request, _ = workflow.submit(rt, body, None)
-    assert workflow.plan(rt, request.id) == "planned"
+    request, _ = intake.submit(rt, body, None)
+    assert planning.plan(rt, request.id) == "planned"
     return rt.store.get_request(request.id)
 
 
 def test_plan_without_graph_still_plans_and_says_what_is_missing(rt: Any) -> None:
+    from shared.evidence.manifest import build_manifest
     from shared.evidence.package_html import render_index
-    from shared.lifecycle import workflow
+    from shared.lifecycle.status import status_view
 
     unconfigured = dataclasses.replace(
         rt, settings=dataclasses.replace(rt.settings, graph_base_url=""), graph=None
@@ -209,9 +210,9 @@ def test_plan_without_graph_still_plans_and_says_what_is_missing(rt: Any) -> Non
         {"kind": "userPrincipalName", "value": "alice@contoso.com", "source": "request"}
     ]
     assert [m["kind"] for m in stored.identity["missing"]] == ["objectId", "email"]
-    view = workflow.status_view(unconfigured, stored, "https://x")
+    view = status_view(unconfigured, stored, "https://x")
     assert view["identity"] == stored.identity
-    manifest = workflow.build_manifest(stored, [])
+    manifest = build_manifest(stored, [])
     assert manifest["request"]["identity"] == stored.identity
     page = "".join(render_index(manifest, None, {}, lambda path: iter(())))
     assert "UPN alice@contoso.com: given in the request" in page
@@ -225,7 +226,7 @@ def test_plan_without_graph_still_plans_and_says_what_is_missing(rt: Any) -> Non
 def test_plan_resolves_once_and_a_redelivered_plan_keeps_it(
     rt: Any, sim: Simulator, issuer: TokenIssuer
 ) -> None:
-    from shared.lifecycle import workflow
+    from shared.lifecycle import planning
 
     alice = sim.tenant.people["alice"]
     settings = dataclasses.replace(
@@ -241,7 +242,7 @@ def test_plan_resolves_once_and_a_redelivered_plan_keeps_it(
     assert stored.identity["graph"]["calls"] == 1
     # The person is then deleted from Entra ID; a re-delivered plan message neither calls Graph nor changes a thing
     sim.graph.soft_delete("alice")
-    assert workflow.plan(wired, stored.id) == "planned"
+    assert planning.plan(wired, stored.id) == "planned"
     again = rt.store.get_request(stored.id)
     assert again.identity == stored.identity
     assert again.subject == stored.subject
@@ -261,7 +262,7 @@ def test_a_short_graph_429_is_waited_out(sim: Simulator) -> None:
 
 def test_a_long_graph_429_re_enqueues_the_plan_unresolved(rt: Any, sim: Simulator, monkeypatch) -> None:
     from shared.core import settings as names
-    from shared.lifecycle import workflow
+    from shared.lifecycle import intake, planning
     from shared.lifecycle.submission import SubmitIn
 
     settings = dataclasses.replace(
@@ -283,16 +284,16 @@ def test_a_long_graph_429_re_enqueues_the_plan_unresolved(rt: Any, sim: Simulato
             "scope": {"subscriptions": ["6d6e2f4a-3c1b-4e8f-9a7d-5b2c1e0f4a01"]},
         }
     )
-    request, _ = workflow.submit(wired, body, None)
+    request, _ = intake.submit(wired, body, None)
     sent.clear()
     sim.inject_fault(route=r"^GET /graph\.microsoft\.com/", status=429, retry_after=120, count=1)
-    assert workflow.plan(wired, request.id) == "throttled"
+    assert planning.plan(wired, request.id) == "throttled"
     assert sent == [(names.PLAN_QUEUE, {"requestId": request.id}, 120.0)]
     stored = rt.store.get_request(request.id)
     assert stored.identity is None
     assert stored.status == "accepted"
     # The plan message comes back after the wait: resolved then, planned
-    assert workflow.plan(wired, request.id) == "planned"
+    assert planning.plan(wired, request.id) == "planned"
     assert rt.store.get_request(request.id).subject.object_id == sim.tenant.people["bob"].object_id
 
 
@@ -324,7 +325,7 @@ def test_resolution_logs_carry_no_identifier(sim: Simulator, caplog: Any) -> Non
 def test_plan_with_graph_denied_still_plans_and_records_why(
     rt: Any, sim: Simulator, issuer: TokenIssuer, monkeypatch
 ) -> None:
-    from shared.lifecycle import workflow
+    from shared.lifecycle.status import status_view
 
     monkeypatch.setattr(issuer, "graph_roles", ())  # User.Read.All not granted to the identity
     settings = dataclasses.replace(
@@ -341,7 +342,7 @@ def test_plan_with_graph_denied_still_plans_and_records_why(
     assert stored.identity["graph"]["outcome"] == "denied"
     assert [m["kind"] for m in stored.identity["missing"]] == ["objectId", "userPrincipalName"]
     assert [c["status"] for c in graph_calls(sim)] == [403]
-    assert workflow.status_view(wired, stored, "https://x")["identity"]["graph"]["outcome"] == "denied"
+    assert status_view(wired, stored, "https://x")["identity"]["graph"]["outcome"] == "denied"
 
 
 def test_a_person_graph_does_not_know_is_not_found_and_runs_on_the_request(sim: Simulator) -> None:

@@ -18,6 +18,7 @@ from azure.storage.blob import BlobClient
 
 from shared.core.matching import Subject
 from shared.core.model import DsrRequest, Task, WorkspaceRef, utcnow
+from shared.evidence.manifest import build_erasure_record, build_manifest
 from shared.evidence.package import BLOCK_BYTES, OutputWriter, task_folder
 from shared.evidence.package_zip import (
     PackageIntegrityError,
@@ -26,7 +27,7 @@ from shared.evidence.package_zip import (
     write_package,
     zip_time,
 )
-from shared.lifecycle import workflow
+from shared.lifecycle.completion import staged_entries
 from shared.runtime import Runtime
 
 SUBJECT = Subject("0a1b2c3d-0000-4000-8000-000000000001", "alice@contoso.com", "alice@contoso.com")
@@ -95,10 +96,10 @@ def finish(rt: Runtime, request: DsrRequest, tasks: list[Task], writer: OutputWr
     """manifest.json (and erasure-record.json) exactly as the workflow writes them; then the package."""
     record_bytes = record_info = None
     if request.type == "erasure":
-        record = workflow.build_erasure_record(rt, request, tasks)
+        record = build_erasure_record(rt, request, tasks)
         record_info = writer.write_json(f"{request.id}/erasure-record.json", record)
         record_bytes = download(rt, record_info["path"])
-    manifest = workflow.build_manifest(request, tasks, record_info)
+    manifest = build_manifest(request, tasks, record_info)
     info = writer.write_json(f"{request.id}/manifest.json", manifest)
     manifest_bytes = download(rt, info["path"])
     return manifest, manifest_bytes, record_bytes
@@ -312,7 +313,7 @@ def export_with_staged_entries(rt: Runtime, files: int):
 
 def test_entries_the_tasks_staged_are_placed_without_reading_their_files_back(rt, monkeypatch):
     request, tasks, manifest, manifest_bytes = export_with_staged_entries(rt, 27)
-    staged = workflow.staged_entries(tasks)
+    staged = staged_entries(tasks)
     assert len(staged) == 27
     assert all("zip" not in f for f in manifest["files"])  # the manifest speaks of the files only
     read: list[str] = []
@@ -340,7 +341,7 @@ def test_entries_the_tasks_staged_are_placed_without_reading_their_files_back(rt
 
 def test_a_staged_entry_that_lapsed_is_read_back_instead(rt, caplog):
     request, tasks, manifest, manifest_bytes = export_with_staged_entries(rt, 3)
-    staged = workflow.staged_entries(tasks)
+    staged = staged_entries(tasks)
     lapsed = sorted(staged)[1]
     staged[lapsed] = {**staged[lapsed], "block": entry_block_id(f"{request.id}/never-staged")}
     info = write_package(rt.storage.container, request.id, manifest, manifest_bytes, None, staged=staged)

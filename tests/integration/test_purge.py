@@ -8,7 +8,7 @@ import uuid
 from shared.core.matching import Subject
 from shared.core.model import DsrRequest, utcnow
 from shared.evidence import audit
-from shared.lifecycle import workflow
+from shared.lifecycle import retention
 from shared.runtime import Runtime
 
 
@@ -34,7 +34,7 @@ def files(rt: Runtime, request: DsrRequest) -> list[str]:
 
 def test_packages_older_than_the_retention_are_purged_and_recorded(rt):
     old, recent = ended(rt, 45), ended(rt, 5)
-    purged = workflow.purge_expired_packages(rt)
+    purged = retention.purge_expired_packages(rt)
     assert purged >= 1
     assert files(rt, old) == []
     assert len(files(rt, recent)) == 2
@@ -43,4 +43,4 @@ def test_packages_older_than_the_retention_are_purged_and_recorded(rt):
     assert stored.links["packagePurgedAt"]
     assert [e.action for e in audit.trail(rt).entries(old.id)] == ["package-purged"]
     assert audit.verify(rt, old.id)["valid"] is True
-    assert workflow.purge_expired_packages(rt) == 0  # once
+    assert retention.purge_expired_packages(rt) == 0  # once

@@ -11,7 +11,7 @@ from shared.core import settings as names
 from shared.core.errors import ForbiddenError
 from shared.core.principal import Principal
 from shared.core.settings import Settings
-from shared.lifecycle import workflow
+from shared.lifecycle import intake
 from shared.lifecycle.submission import SubmitIn
 from shared.runtime import Runtime
 from tests.conftest import APP_CLIENT_ID
@@ -57,7 +57,7 @@ def test_workspace_deletion_is_refused_when_the_setting_is_off_and_nothing_is_st
         {"type": "erasure", "scope": {"workspaces": [WS]}, "deleteWorkspace": {"confirm": "mlw-one"}}
     )
     with pytest.raises(ForbiddenError, match="DSR_ALLOW_WORKSPACE_DELETION"):
-        workflow.submit(rt, body, None)
+        intake.submit(rt, body, None)
     assert requests_stored(rt) == before
     assert rt.storage.queue_service.get_queue_client(names.PLAN_QUEUE).peek_messages() == []
 
@@ -66,7 +66,7 @@ def test_workspace_deletion_is_refused_when_the_setting_is_off_and_nothing_is_st
 def test_erasure_waits_for_approval_unless_policy_approves_it(base_settings, auto, expected):
     rt = runtime(base_settings, auto_approve_erasure=auto)
     body = SubmitIn.model_validate({"type": "erasure", "subject": ALICE, "scope": {"workspaces": [WS]}})
-    request, _ = workflow.submit(rt, body, None, Principal("p1", "officer", "easyauth"))
+    request, _ = intake.submit(rt, body, None, Principal("p1", "officer", "easyauth"))
     assert request.status == expected
     assert request.submitted_by == {"id": "p1", "name": "officer", "source": "easyauth"}
     queued = rt.storage.queue_service.get_queue_client(names.PLAN_QUEUE).peek_messages()
@@ -78,5 +78,5 @@ def test_dry_run_erasure_needs_no_approval(base_settings):
     body = SubmitIn.model_validate(
         {"type": "erasure", "dryRun": True, "subject": ALICE, "scope": {"workspaces": [WS]}}
     )
-    request, _ = workflow.submit(rt, body, None)
+    request, _ = intake.submit(rt, body, None)
     assert (request.status, request.dry_run) == ("accepted", True)

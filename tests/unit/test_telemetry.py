@@ -293,11 +293,11 @@ def test_http_routes_with_an_id_log_under_that_request_id(fresh, caplog, monkeyp
     ("trigger", "target", "body"),
     [
         ("work", "tasks.execute", {"requestId": REQUEST_ID, "taskId": "t1"}),
-        ("plan", "workflow.plan", {"requestId": REQUEST_ID}),
-        ("finalize", "workflow.finalize", {"requestId": REQUEST_ID}),
-        ("work_poison", "workflow.task_poisoned", {"requestId": REQUEST_ID, "taskId": "t1"}),
-        ("plan_poison", "workflow.request_poisoned", {"requestId": REQUEST_ID}),
-        ("finalize_poison", "workflow.request_poisoned", {"requestId": REQUEST_ID}),
+        ("plan", "planning.plan", {"requestId": REQUEST_ID}),
+        ("finalize", "completion.finalize", {"requestId": REQUEST_ID}),
+        ("work_poison", "recovery.task_poisoned", {"requestId": REQUEST_ID, "taskId": "t1"}),
+        ("plan_poison", "recovery.request_poisoned", {"requestId": REQUEST_ID}),
+        ("finalize_poison", "recovery.request_poisoned", {"requestId": REQUEST_ID}),
     ],
 )
 def test_queue_triggers_run_their_work_under_the_message_request_id(
