@@ -8,6 +8,7 @@ import json
 from collections import Counter
 from typing import Any
 
+import azure.functions as func
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -51,15 +52,26 @@ def test_every_route_is_in_the_document_with_its_method_roles_and_problem_answer
         assert operation["operationId"] == route.handler.__name__
         declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
         assert declared == route.query, route.path  # what routes.handle lets through
+        # routes.handle refuses a query parameter the route does not take, on every route: 400 problem+json
+        assert list(operation["responses"]["400"]["content"]) == ["application/problem+json"], route.path
         if route.roles == ANONYMOUS:
             assert operation["security"] == []
         else:
             assert "security" not in operation  # the document's: function key, and a token when required
             assert all(role in operation["description"] for role in route.roles), route.path
             assert "401" in operation["responses"]
-            for status in ("400", "403"):
-                content = operation["responses"][status]["content"]
-                assert list(content) == ["application/problem+json"], (route.path, status)
+            assert list(operation["responses"]["403"]["content"]) == ["application/problem+json"], route.path
+
+
+def test_the_anonymous_document_route_answers_an_unknown_query_parameter_as_documented() -> None:
+    # Given a call of the one anonymous route with a parameter it does not take
+    url = "https://app/api/v1/openapi.json?format=yaml"
+    response = routes.handle(
+        func.HttpRequest("GET", url, params={"format": "yaml"}, body=b""), routes.get_openapi
+    )
+    # Then it is the 400 problem the document lists for it
+    assert (response.status_code, response.mimetype) == (400, "application/problem+json")
+    assert "400" in routes.document()["paths"]["/v1/openapi.json"]["get"]["responses"]
 
 
 def test_the_document_is_valid_openapi_3_1() -> None:

@@ -46,9 +46,9 @@ PROBLEMS = {
     422: "The body does not validate against the schema or its rules",
     503: "A service this call depends on (the identity provider's signing keys) did not answer",
 }
-# What every protected route may answer: a bad header or query parameter, no valid credential, a missing role,
-# the identity provider's keys out of reach
-AUTHENTICATION_PROBLEMS = (400, 401, 403, 503)
+BAD_REQUEST = 400  # any route: a query parameter it does not take (routes.handle), a bad header
+# A protected route: no valid credential, a missing role, the identity provider's keys out of reach
+AUTHENTICATION_PROBLEMS = (401, 403, 503)
 NOT_FOUND = 404  # a route naming a request (`{id}` in its path)
 JSON_BODY_PROBLEMS = (413, 415, 422)  # a route that reads a body
 
@@ -343,9 +343,9 @@ def text(routes: Sequence[Route]) -> str:
 
 
 def problem_statuses(route: Route) -> list[int]:
-    """The problem+json answers an operation may give: those of every protected route, 404 when its path names
+    """The problem+json answers an operation may give: 400, those of a protected route, 404 when its path names
     a request, those of a JSON body, and the route's own (`route.problems`)."""
-    statuses = set(route.problems)
+    statuses = {BAD_REQUEST, *route.problems}
     if route.roles:
         statuses.update(AUTHENTICATION_PROBLEMS)
     if "{id}" in route.path:
