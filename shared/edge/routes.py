@@ -105,7 +105,7 @@ def get_openapi(_rt: Runtime | None, req: func.HttpRequest) -> func.HttpResponse
     return http_api.json_response(document(), 200, {"Cache-Control": "public, max-age=300"})
 
 
-# In the document's order.
+# The rows in the order the document lists them (paths, and tags by first use).
 ROUTES: tuple[Route, ...] = (
     Route(
         path="v1/requests",
