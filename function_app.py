@@ -1,13 +1,15 @@
-"""The Azure Functions app: triggers only. Each hands over to the domain package `shared` in a line or two."""
+"""The Azure Functions app: triggers only. Each hands over to the domain package `shared` in a line or two: the
+HTTP functions, one per row of the route table, to `routes.handle`; the queue and timer functions below."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import azure.functions as func
 
 from shared.core import settings, telemetry
-from shared.edge import http_api, http_lookup, http_ops, offboarding
+from shared.edge import offboarding, routes
 from shared.lifecycle import (
     callbacks,
     completion,
@@ -24,69 +26,20 @@ from shared.tasks import kinds as tasks
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 
-@app.route(route="v1/requests", methods=["POST"])
-def submit_request(req: func.HttpRequest) -> func.HttpResponse:
-    return http_api.handle(req, http_api.submit)
+def _http_function(route: routes.Route) -> Callable[[func.HttpRequest], func.HttpResponse]:
+    """The function serving one row of the route table, named as the row names it."""
+
+    def http_function(req: func.HttpRequest) -> func.HttpResponse:
+        return routes.handle(req, route.handler)
+
+    http_function.__name__ = http_function.__qualname__ = route.function
+    return http_function
 
 
-@app.route(route="v1/requests/{id}", methods=["GET"])
-def get_request(req: func.HttpRequest) -> func.HttpResponse:
-    return http_api.handle(req, http_api.get_request)
-
-
-@app.route(route="v1/requests/{id}:approve", methods=["POST"])
-def approve_request(req: func.HttpRequest) -> func.HttpResponse:
-    return http_api.handle(req, http_api.approve)
-
-
-@app.route(route="v1/requests/{id}:reject", methods=["POST"])
-def reject_request(req: func.HttpRequest) -> func.HttpResponse:
-    return http_api.handle(req, http_api.reject)
-
-
-@app.route(route="v1/requests/{id}:cancel", methods=["POST"])
-def cancel_request(req: func.HttpRequest) -> func.HttpResponse:
-    return http_api.handle(req, http_api.cancel)
-
-
-@app.route(route="v1/requests/{id}:retry", methods=["POST"])
-def retry_request(req: func.HttpRequest) -> func.HttpResponse:
-    return http_api.handle(req, http_ops.retry)
-
-
-@app.route(route="v1/requests/{id}:extend", methods=["POST"])
-def extend_request(req: func.HttpRequest) -> func.HttpResponse:
-    return http_api.handle(req, http_ops.extend_request)
-
-
-@app.route(route="v1/requests/{id}/audit", methods=["GET"])
-def get_request_audit(req: func.HttpRequest) -> func.HttpResponse:
-    return http_api.handle(req, http_api.get_audit)
-
-
-@app.route(route="v1/requests/{id}/package", methods=["GET"])
-def get_request_package(req: func.HttpRequest) -> func.HttpResponse:
-    return http_api.handle(req, http_api.get_package)
-
-
-@app.route(route="v1/openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-def get_openapi(req: func.HttpRequest) -> func.HttpResponse:
-    return http_api.handle(req, http_api.get_openapi)
-
-
-@app.route(route="v1/requests:search", methods=["POST"])
-def search_requests(req: func.HttpRequest) -> func.HttpResponse:
-    return http_api.handle(req, http_lookup.search_requests)
-
-
-@app.route(route="v1/requests", methods=["GET"])
-def list_requests(req: func.HttpRequest) -> func.HttpResponse:
-    return http_api.handle(req, http_lookup.list_requests)
-
-
-@app.route(route="v1/offboarding/events", methods=["GET"])
-def list_offboarding_events(req: func.HttpRequest) -> func.HttpResponse:
-    return http_api.handle(req, http_lookup.offboarding_events)
+# The HTTP API: one function per row of the route table (shared/edge/routes.py: path, method, roles, handler).
+for route in routes.ROUTES:
+    level = func.AuthLevel.ANONYMOUS if route.roles == routes.ANONYMOUS else func.AuthLevel.FUNCTION
+    app.route(route=route.path, methods=[route.method], auth_level=level)(_http_function(route))
 
 
 @app.queue_trigger(

@@ -46,7 +46,7 @@ class Principal:
 SYSTEM = Principal(FUNCTION_KEY_PRINCIPAL, "function key holder", FUNCTION_KEY_PRINCIPAL)
 
 
-# The caller shared/http_api.handle authenticated (a validated token, Easy Auth or the function key) for the
+# The caller shared/edge/routes.handle authenticated (a validated token, Easy Auth or the function key) for the
 # invocation running in this context; caller() answers it, so every handler records the same principal.
 _authenticated: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("principal", default=None)
 
@@ -64,7 +64,7 @@ def authenticated() -> Principal | None:
 
 
 def caller(req: func.HttpRequest, trust_easyauth_headers: bool) -> Principal:
-    """The authenticated caller of this invocation; outside http_api.handle, the Easy Auth person (when the
+    """The authenticated caller of this invocation; outside routes.handle, the Easy Auth person (when the
     headers are trusted) or the function-key holder."""
     authenticated = _authenticated.get()
     if authenticated is not None:

@@ -34,48 +34,15 @@ import requests
 
 from shared.core.errors import ForbiddenError, ProblemError, ServiceUnavailableError, UnauthorizedError
 from shared.core.outbound import AllowList, DisallowedUrlError
-from shared.core.principal import (
-    ENTRA_APP,
-    ENTRA_USER,
-    ROLE_APPROVE,
-    ROLE_READ,
-    ROLE_SUBMIT,
-    Principal,
-    from_headers,
-)
+from shared.core.principal import ENTRA_APP, ENTRA_USER, Principal, from_headers
 from shared.core.settings import Settings
 
 log = logging.getLogger(__name__)
-
-ANONYMOUS: frozenset[str] = frozenset()
-
-# Handler name -> the app roles that may call it (any one of them). A handler missing here is refused to
-# every caller (fail closed); tests/security checks that every HTTP function of function_app.py is listed.
-POLICIES: dict[str, frozenset[str]] = {
-    "submit": frozenset({ROLE_SUBMIT}),
-    "get_request": frozenset({ROLE_READ, ROLE_SUBMIT, ROLE_APPROVE}),
-    "approve_request": frozenset({ROLE_APPROVE}),
-    "reject_request": frozenset({ROLE_APPROVE}),
-    "cancel_request": frozenset({ROLE_SUBMIT, ROLE_APPROVE}),
-    "retry": frozenset({ROLE_SUBMIT, ROLE_APPROVE}),
-    "get_audit": frozenset({ROLE_READ, ROLE_APPROVE}),
-    "get_package": frozenset({ROLE_READ}),
-    "list_requests": frozenset({ROLE_READ, ROLE_APPROVE}),
-    "extend_request": frozenset({ROLE_APPROVE}),
-    "search_requests": frozenset({ROLE_READ}),
-    "offboarding_events": frozenset({ROLE_READ}),
-    "get_openapi": ANONYMOUS,
-}
 
 ALGORITHMS = ["RS256"]  # what Entra ID signs access tokens with; never "none", never a shared secret
 LEEWAY_SECONDS = 60
 JWKS_TTL_SECONDS = 24 * 3600
 JWKS_FORCED_REFRESH_INTERVAL = 300  # an unknown kid refetches at most this often (no amplification)
-
-
-def policy_for(handler: Callable[..., Any]) -> frozenset[str] | None:
-    """The roles `handler` needs (ANONYMOUS: none, not even a key check here); None: no policy (refuse)."""
-    return POLICIES.get(getattr(handler, "__name__", ""))
 
 
 # -- JWKS -----------------------------------------------------------------------------------------------------

@@ -1,9 +1,8 @@
-"""HTTP handlers: authenticate and authorize, parse and validate at the edge, call the workflow, answer JSON or
-problem+json (RFC 7807).
+"""HTTP handlers: parse and validate at the edge, call the workflow, answer JSON or problem+json (RFC 7807).
 
-function_app.py routes each trigger here in one line; nothing in this module knows about the host. Every
-handler runs through `handle`, which first establishes the caller (shared/edge/auth.py) and checks the app roles
-the handler's policy (auth.POLICIES) names; a handler without a policy is refused to everyone.
+Nothing in this module knows about the host. Every handler runs through `routes.handle`, which first
+establishes the caller (shared/edge/auth.py) and checks the app roles the handler's row of the route table
+names (shared/edge/routes.py); a handler without a row is refused to everyone.
 """
 
 from __future__ import annotations
@@ -18,11 +17,9 @@ from urllib.parse import urlsplit
 import azure.functions as func
 from pydantic import ValidationError
 
-from shared.core import telemetry
 from shared.core.errors import (
     BadRequestError,
     ConflictError,
-    ForbiddenError,
     GoneError,
     NotFoundError,
     PayloadTooLargeError,
@@ -31,14 +28,12 @@ from shared.core.errors import (
     ValidationFailedError,
 )
 from shared.core.model import iso, utcnow
-from shared.core.principal import SYSTEM, Principal, authenticated, reset_authenticated, set_authenticated
-from shared.edge import auth
-from shared.edge.openapi import document, query_parameters
+from shared.core.principal import SYSTEM, Principal, authenticated
 from shared.evidence import audit
 from shared.lifecycle import decisions, intake, retention
 from shared.lifecycle.status import status_view
 from shared.lifecycle.submission import DecisionIn, SubmitIn
-from shared.runtime import Runtime, get_runtime
+from shared.runtime import Runtime
 from shared.storage.links import links
 
 log = logging.getLogger(__name__)
@@ -71,52 +66,6 @@ def problem_response(error: ProblemError, instance: str | None = None) -> func.H
 def _base_url(req: func.HttpRequest) -> str:
     parts = urlsplit(req.url)
     return f"{parts.scheme}://{parts.netloc}"
-
-
-def handle(
-    req: func.HttpRequest, action: Callable[[Runtime, func.HttpRequest], func.HttpResponse]
-) -> func.HttpResponse:
-    """Run one handler for its authorized caller; every ProblemError becomes problem+json, anything else a
-    logged 500 problem. Log lines of a route with an `{id}` carry it as `requestId` (when it is a request id)."""
-    path = urlsplit(req.url).path  # never the query: it may carry what should not be logged
-    # Logs name the operation, not the path: a path segment is the caller's text (an e-mail typed as an id).
-    route = getattr(action, "__name__", "?")
-    with telemetry.correlation(req.route_params.get("id")):
-        try:
-            allowed = auth.policy_for(action)
-            if allowed is None:
-                raise ForbiddenError("this route has no access policy")
-            if allowed == auth.ANONYMOUS:
-                _known_query(req, action)
-                return action(None, req)  # type: ignore[arg-type]
-            rt = get_runtime()
-            principal = auth.authenticate(rt.settings, req)
-            auth.authorize(rt.settings, principal, allowed)
-            _known_query(req, action)
-            token = set_authenticated(principal)
-            try:
-                return action(rt, req)
-            finally:
-                reset_authenticated(token)
-        except ProblemError as exc:
-            if exc.status in (401, 403):
-                log.warning("%s %s refused: %d %s", req.method, route, exc.status, exc.detail)
-            return problem_response(exc, path)
-        except Exception:
-            log.exception("unhandled error on %s %s", req.method, route)
-            return problem_response(
-                ProblemError("The service failed to handle this request; it was logged."), path
-            )
-
-
-def _known_query(req: func.HttpRequest, action: Callable[..., Any]) -> None:
-    """Query parameters the OpenAPI document does not declare for the route are refused, as unknown body fields
-    are (`code`, the host's function-key parameter, excepted)."""
-
-    known = query_parameters(getattr(action, "__name__", "")) | {"code"}
-    unknown = sorted(set(req.params) - known)
-    if unknown:
-        raise BadRequestError(f"unknown query parameter {unknown[0][:40]!r}")
 
 
 def _body(req: func.HttpRequest) -> dict[str, Any]:
@@ -160,7 +109,7 @@ def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
 
 
 def current_principal() -> Principal:
-    """The caller `handle` authenticated for this invocation (principal.caller() answers the same)."""
+    """The caller `routes.handle` authenticated for this invocation (principal.caller() answers the same)."""
     return authenticated() or SYSTEM
 
 
@@ -270,9 +219,3 @@ def get_package(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
         status_code=302,
         headers={"Location": url, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
     )
-
-
-def get_openapi(_rt: Runtime | None, req: func.HttpRequest) -> func.HttpResponse:
-    """`GET /api/v1/openapi.json`: the API's OpenAPI 3.1 document (anonymous: it holds no data)."""
-
-    return json_response(document(), 200, {"Cache-Control": "public, max-age=300"})

@@ -1,15 +1,24 @@
-"""Who may call what, through the local Functions host with DSR_REQUIRE_ENTRA_TOKEN on: every route x every
-caller (each app role alone, all roles, none, an application) x every bad token (none, expired, another
-audience, a forged signature)."""
+"""Who may call what: every HTTP function of the app is a row of the route table with its roles, a handler
+without a row is refused to every caller, and, through the local Functions host with DSR_REQUIRE_ENTRA_TOKEN on,
+every route x every caller (each app role alone, all roles, none, an application) x every bad token (none,
+expired, another audience, a forged signature)."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
+import azure.functions as func
 import pytest
 
-from shared.edge.auth import POLICIES
+from devtools.funchost.functions import HTTP_TRIGGER, index_functions, load_app
+from shared.core.principal import ALL_ROLES, EASYAUTH, ENTRA_USER, FUNCTION_KEY_PRINCIPAL, caller
+from shared.core.settings import Settings
+from shared.edge import routes
+from shared.edge.routes import ANONYMOUS, ROUTES, Route
+from tests.conftest import ROOT
 from tests.security.conftest import Api, subject_of, subscriptions
 from tests.security.idp import (
     APPROVER,
@@ -19,22 +28,82 @@ from tests.security.idp import (
     OFFICER,
     READER,
     SUBMITTER,
+    TENANT_ID,
     Person,
 )
-from tests.security.routes import http_routes
 
 CALLERS = (NOBODY, SUBMITTER, APPROVER, READER, OFFICER, AUTOMATION)
-PROTECTED = [r for r in http_routes() if not r.anonymous]
+PROTECTED = [r for r in ROUTES if r.roles != ANONYMOUS]
 CASES = len(PROTECTED) * (len(CALLERS) + len(BAD_KINDS))
 
 
-def test_every_http_route_has_a_policy_and_every_protected_route_needs_a_role() -> None:
-    routes = http_routes()
-    assert len(routes) >= 10
-    for route in routes:
-        assert route.handler in POLICIES, f"{route.function}: handler {route.handler} has no access policy"
-        assert bool(POLICIES[route.handler]) != route.anonymous, route.function
-    assert [r.route for r in routes if r.anonymous] == ["v1/openapi.json"]
+def test_every_http_function_of_the_app_is_a_row_of_the_route_table_with_its_roles(monkeypatch) -> None:
+    # Given the app's HTTP functions, as the local Functions host indexes them from function_app.py
+    _, functions = load_app("function_app:app", ROOT)
+    http = index_functions([f for f in functions if f.get_trigger().type == HTTP_TRIGGER], "api")
+    rows = {route.function: route for route in ROUTES}
+    # Then each is one row: its route, method and key level, and a call reaches the row's handler
+    assert sorted(spec.name for spec in http) == sorted(rows)
+    assert len(rows) == len(ROUTES) >= 10
+    handed: list[object] = []
+    monkeypatch.setattr(routes, "handle", lambda req, handler: handed.append(handler))
+    for spec in http:
+        row = rows[spec.name]
+        assert (spec.route_text, spec.methods) == (f"api/{row.path}", {row.method}), spec.name
+        assert spec.auth_level == ("anonymous" if row.roles == ANONYMOUS else "function"), spec.name
+        spec.user_function(req=func.HttpRequest(row.method, f"https://app/api/{row.path}", body=b""))
+        assert handed.pop() is row.handler, spec.name
+    # And every protected row names app roles; the OpenAPI document is the one anonymous route
+    assert all(route.roles <= ALL_ROLES for route in ROUTES)
+    assert [r.path for r in ROUTES if r.roles == ANONYMOUS] == ["v1/openapi.json"]
+    assert len({r.handler for r in ROUTES}) == len(ROUTES)
+
+
+def test_a_handler_without_a_row_is_refused_to_every_caller(idp, tls, monkeypatch) -> None:
+    # Given callers the app lets through to any route: the function-key holder (tokens optional), a trusted
+    # Easy Auth person, a token holding every role
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls[0]))
+    settings = Settings.from_env(
+        {
+            **idp.settings(),
+            **{
+                f"AzureWebJobsStorage__{kind}ServiceUri": "https://127.0.0.1:1/x"
+                for kind in ("blob", "queue", "table")
+            },
+            "DSR_PSEUDONYM_KEY": "test",
+            "DSR_TENANT_ID": TENANT_ID,
+            "DSR_REQUIRE_ENTRA_TOKEN": "false",
+            "DSR_TRUST_EASYAUTH_HEADERS": "true",
+        }
+    )
+    monkeypatch.setattr(routes, "get_runtime", lambda: SimpleNamespace(settings=settings))
+    callers = (
+        {},
+        {"X-MS-CLIENT-PRINCIPAL-ID": OFFICER.oid, "X-MS-CLIENT-PRINCIPAL-NAME": OFFICER.upn},
+        idp.headers(OFFICER),
+    )
+    ran: list[str] = []
+
+    def unlisted(rt, req):  # in no row of the table
+        ran.append(caller(req, True).source)
+        return func.HttpResponse("ran")
+
+    def get_openapi(rt, req):  # the name of a row's handler, but not that function
+        ran.append("namesake")
+        return func.HttpResponse("ran")
+
+    def answers(handler) -> list[int]:
+        requests = [func.HttpRequest("GET", "https://app/api/v1/x", headers=h, body=b"") for h in callers]
+        return [routes.handle(req, handler).status_code for req in requests]
+
+    # Then neither handler runs, whoever calls: 403
+    assert answers(unlisted) == answers(get_openapi) == [403, 403, 403]
+    assert ran == []
+    # While a row for the handler lets the same callers through
+    row = dataclasses.replace(ROUTES[0], handler=unlisted, roles=ALL_ROLES)
+    monkeypatch.setattr(routes, "ROUTES", (*ROUTES, row))
+    assert answers(unlisted) == [200, 200, 200]
+    assert ran == [FUNCTION_KEY_PRINCIPAL, EASYAUTH, ENTRA_USER]
 
 
 @pytest.fixture(scope="module")
@@ -71,33 +140,33 @@ def _call(api: Api, route_path: str, method: str, request_id: str, who: Person |
     return api.call(method, path, who, kind, body=body, params=params)
 
 
-@pytest.mark.parametrize("route", PROTECTED, ids=lambda r: f"{'+'.join(r.methods)} {r.route}")
-def test_route_answers_each_caller_as_its_roles_allow(api: Api, sim: Any, existing: str, route) -> None:
-    allowed_roles = POLICIES[route.handler]
+@pytest.mark.parametrize("route", PROTECTED, ids=lambda r: f"{r.method} {r.path}")
+def test_route_answers_each_caller_as_its_roles_allow(
+    api: Api, sim: Any, existing: str, route: Route
+) -> None:
     wrong: list[str] = []
-    for method in route.methods:
-        # Bad credentials: 401 with a Bearer challenge, whatever roles the token claims
-        for kind in BAD_KINDS:
-            response = _call(api, route.route, method, existing, OFFICER, kind, sim)
-            challenge = response.headers.get("WWW-Authenticate", "")
-            if (
-                response.status_code != 401
-                or not challenge.startswith("Bearer")
-                or not response.headers.get("Content-Type", "").startswith("application/problem+json")
-            ):
-                wrong.append(f"{kind}: {response.status_code} {challenge!r}")
-            elif kind != "none" and 'error="invalid_token"' not in challenge:
-                wrong.append(f"{kind}: challenge without invalid_token: {challenge!r}")
-        # Valid tokens: 403 without a role of the route's policy, otherwise through to the handler
-        for who in CALLERS:
-            response = _call(api, route.route, method, existing, who, "valid", sim)
-            permitted = bool(set(who.roles) & allowed_roles)
-            if permitted and response.status_code in (401, 403):
-                wrong.append(f"{who.upn}: {response.status_code} {response.text[:200]}")
-            if not permitted and (response.status_code != 403 or response.json().get("status") != 403):
-                wrong.append(f"{who.upn}: expected 403, got {response.status_code}")
-            if response.status_code >= 500:
-                wrong.append(f"{who.upn}: {response.status_code}")
+    # Bad credentials: 401 with a Bearer challenge, whatever roles the token claims
+    for kind in BAD_KINDS:
+        response = _call(api, route.path, route.method, existing, OFFICER, kind, sim)
+        challenge = response.headers.get("WWW-Authenticate", "")
+        if (
+            response.status_code != 401
+            or not challenge.startswith("Bearer")
+            or not response.headers.get("Content-Type", "").startswith("application/problem+json")
+        ):
+            wrong.append(f"{kind}: {response.status_code} {challenge!r}")
+        elif kind != "none" and 'error="invalid_token"' not in challenge:
+            wrong.append(f"{kind}: challenge without invalid_token: {challenge!r}")
+    # Valid tokens: 403 without a role of the route's row, otherwise through to the handler
+    for who in CALLERS:
+        response = _call(api, route.path, route.method, existing, who, "valid", sim)
+        permitted = bool(set(who.roles) & route.roles)
+        if permitted and response.status_code in (401, 403):
+            wrong.append(f"{who.upn}: {response.status_code} {response.text[:200]}")
+        if not permitted and (response.status_code != 403 or response.json().get("status") != 403):
+            wrong.append(f"{who.upn}: expected 403, got {response.status_code}")
+        if response.status_code >= 500:
+            wrong.append(f"{who.upn}: {response.status_code}")
     assert wrong == [], f"{route.function}: {wrong}"
 
 

@@ -17,7 +17,7 @@ import azure.functions as func
 import pytest
 import requests
 
-from shared.edge import http_api
+from shared.edge import http_api, routes
 from shared.runtime import Runtime
 from tests.security.conftest import Api, subject_of, subscriptions
 from tests.security.idp import APPROVER, OFFICER, READER, SUBMITTER, Person
@@ -64,7 +64,7 @@ def export(api: Api, rt: Runtime, secure_stack: Any, in_process_logs: Collect) -
         headers={"Content-Type": "application/json", **api.idp.headers(SUBMITTER)},
         body=json.dumps(body).encode(),
     )
-    response = http_api.handle(request, http_api.submit)
+    response = routes.handle(request, http_api.submit)
     assert response.status_code == 202, response.get_body()
     view = api.wait(json.loads(response.get_body())["id"])
     assert view["status"] == "completed", view["errors"]

@@ -20,7 +20,7 @@ from azure.storage.queue import QueueClient
 from devtools.stack import APP_CLIENT_ID
 from shared.core import settings as names
 from shared.core.settings import Settings
-from shared.edge import http_api
+from shared.edge import http_api, routes
 from shared.runtime import Runtime, set_runtime
 from tests.security.conftest import Api
 from tests.security.idp import OFFICER
@@ -169,7 +169,7 @@ def _in_process(body: bytes, headers: dict[str, str], token: dict[str, str]) -> 
         headers={**JSON, "Idempotency-Key": "input-test", **headers, **token},
         body=body,
     )
-    return http_api.handle(request, http_api.submit)
+    return routes.handle(request, http_api.submit)
 
 
 @pytest.mark.parametrize(
@@ -223,6 +223,6 @@ def test_a_decision_with_a_bad_reason_changes_nothing(api: Api, isolated) -> Non
             route_params={"id": request_id},
             body=json.dumps({"reason": reason}).encode(),
         )
-        assert http_api.handle(request, http_api.approve).status_code == status
+        assert routes.handle(request, http_api.approve).status_code == status
     after = requests_table.get_entity(request_id, "request")
     assert (after["Status"], after.metadata["etag"]) == ("awaiting_approval", before.metadata["etag"])

@@ -19,6 +19,7 @@ from shared.core.principal import ENTRA_APP, ENTRA_USER, FUNCTION_KEY_PRINCIPAL
 from shared.core.settings import Settings
 from shared.edge import auth, http_api
 from shared.edge.auth import JwksCache, TokenValidator
+from shared.edge.routes import route_for
 from tests.security.idp import (
     AUDIENCE,
     AUTOMATION,
@@ -167,14 +168,14 @@ def test_tokens_optional_a_presented_token_is_still_validated_and_its_roles_enfo
     # No token: the function-key holder, who may call every route
     principal = auth.authenticate(settings, _request({}))
     assert principal.source == FUNCTION_KEY_PRINCIPAL
-    auth.authorize(settings, principal, auth.POLICIES["approve_request"])
+    auth.authorize(settings, principal, route_for(http_api.approve).roles)
     # A bad token is never ignored
     with pytest.raises(UnauthorizedError):
         auth.authenticate(settings, _request(idp.headers(OFFICER, "expired")))
     # A good one counts with its roles
     reader = auth.authenticate(settings, _request(idp.headers(READER)))
     with pytest.raises(ForbiddenError):
-        auth.authorize(settings, reader, auth.POLICIES["approve_request"])
+        auth.authorize(settings, reader, route_for(http_api.approve).roles)
 
 
 def test_tokens_required_easy_auth_headers_and_the_key_alone_are_not_enough(idp) -> None:
