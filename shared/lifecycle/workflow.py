@@ -35,7 +35,8 @@ from shared.lifecycle import callbacks, deadlines
 from shared.lifecycle.submission import RESOURCE_GROUP_ID, WORKSPACE_ID, SubmitIn
 from shared.runtime import Runtime
 from shared.storage.store import MAX_QUEUE_DELAY_SECONDS, ConcurrencyError
-from shared.tasks.kinds import gone_outcome, short_hash, spawn, workspace_task_id
+from shared.tasks.context import short_hash, spawn, workspace_task_id
+from shared.tasks.workspace_delete import gone_outcome
 
 log = logging.getLogger(__name__)
 

@@ -292,7 +292,7 @@ def test_http_routes_with_an_id_log_under_that_request_id(fresh, caplog, monkeyp
 @pytest.mark.parametrize(
     ("trigger", "target", "body"),
     [
-        ("work", "tasks.execute", {"requestId": REQUEST_ID, "taskId": "t1"}),
+        ("work", "dispatch.execute", {"requestId": REQUEST_ID, "taskId": "t1"}),
         ("plan", "workflow.plan", {"requestId": REQUEST_ID}),
         ("finalize", "workflow.finalize", {"requestId": REQUEST_ID}),
         ("work_poison", "workflow.task_poisoned", {"requestId": REQUEST_ID, "taskId": "t1"}),
