@@ -21,7 +21,7 @@ from shared.lifecycle import (
     workspace_checks,
 )
 from shared.runtime import get_runtime
-from shared.tasks import kinds as tasks
+from shared.tasks import dispatch
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -119,7 +119,7 @@ def plan(msg: func.QueueMessage) -> None:
 def work(msg: func.QueueMessage) -> None:
     body = json.loads(msg.get_body())
     with telemetry.correlation(body["requestId"]):
-        tasks.execute(get_runtime(), body["requestId"], body["taskId"])
+        dispatch.execute(get_runtime(), body["requestId"], body["taskId"])
 
 
 @app.queue_trigger(arg_name="msg", queue_name=settings.FINALIZE_QUEUE, connection=settings.STORAGE_CONNECTION)

@@ -75,7 +75,7 @@ class Contract:
     paging: str = "none"
     statuses: tuple[int, ...] = (200, 404)
     error_shape: str = ERROR_HISTORY
-    rule: str = ""  # how the product ties a record of this family to a person (shared/tasks/kinds.py)
+    rule: str = ""  # how the product ties a record of this family to a person (shared/tasks/rules.py)
     cannot_find: str = ""  # what the rule cannot find, and why
 
 

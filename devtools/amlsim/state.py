@@ -460,7 +460,7 @@ class Tenant:
 
     def reachable(self, person: str) -> dict[str, list[str]]:
         """{family: sorted ids} a faithful product attributes to `person` by the contract's identity fields and
-        rules, WITHOUT the owner annotation (an independent oracle of shared/tasks/kinds.py; docs/azure-fidelity.md):
+        rules, WITHOUT the owner annotation (an independent oracle of shared/tasks/rules.py; docs/azure-fidelity.md):
 
         - runs, models, services, compute instances, pipeline modules: an object-id field names the person's
           object id, or (no object id named at all) a UPN field holds the person's UPN or e-mail address;
@@ -481,7 +481,7 @@ class Tenant:
         return {family: sorted(ids) for family, ids in found.items()}
 
     def erasable(self, person: str) -> set[tuple[str, str, str]]:
-        """(workspace id, family, id) of what a faithful erasure deletes for `person` (shared/tasks.erase_reason):
+        """(workspace id, family, id) of what a faithful erasure deletes for `person` (shared/tasks/erasure.py, erase_reason):
         models and services that name the person; images whose every packaged model is such a model; assets
         made by one of the person's reachable runs."""
         principal = self.principals.get(person)

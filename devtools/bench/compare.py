@@ -156,7 +156,7 @@ def summarize_profile(text: str, top: int = 12) -> dict[str, Any]:
 
 
 def frame_name(frame: str) -> str:
-    """'func (path/to/file.py:12)' -> 'file.py:func' with a short path (shared/tasks/kinds.py, requests/sessions.py)."""
+    """'func (path/to/file.py:12)' -> 'file.py:func' with a short path (shared/tasks/dispatch.py, requests/sessions.py)."""
     func, _, where = frame.partition(" (")
     path = where.rsplit(":", 1)[0]
     parts = path.split("/")

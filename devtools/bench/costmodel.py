@@ -1,5 +1,5 @@
 """Part 6, the cost model on paper: API calls per request as a function of what the workspaces hold (read off
-shared/tasks/kinds.py), checked against the calls the benchmark's export really made, then applied to a tenant of
+the task kinds in shared/tasks/), checked against the calls the benchmark's export really made, then applied to a tenant of
 10,000 workspaces in 50 subscriptions.
 
 Calls of one export, with p the page size and k_f the subject's records in family f (every count per

@@ -16,8 +16,9 @@ configured in DSR_MATCH_FIELDS), compared without regard to letter case, by thes
    dropped, so a record that names its creator only by display name is matched to nobody.
 
 Families whose published contract names no creator (experiments, images, assets, notification tasks, most
-pipeline objects) are tied to the subject BY RULE in shared/tasks/kinds.py, and the rule is the kept record's reason;
-datastores and workspaces (ARM 2019-11-01) name nobody at all and are reported as not matchable.
+pipeline objects) are tied to the subject BY RULE (shared/tasks/rules.py, shared/tasks/pipelines.py), and the
+rule is the kept record's reason; datastores and workspaces (ARM 2019-11-01) name nobody at all and are reported
+as not matchable.
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ from shared.lifecycle.submission import workspace_of
 from shared.lifecycle.workspace_checks import follow_workspace_erasures
 from shared.runtime import Runtime
 from shared.storage.store import ConcurrencyError
-from shared.tasks.kinds import gone_outcome, spawn, workspace_task_id
+from shared.tasks.context import spawn, workspace_task_id
+from shared.tasks.workspace_delete import gone_outcome
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from shared.lifecycle import deadlines
 from shared.lifecycle.changes import TrailEntry, change_request, save
 from shared.runtime import Runtime
 from shared.storage.store import ConcurrencyError
-from shared.tasks.kinds import spawn
+from shared.tasks.context import spawn
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from shared.lifecycle.intake import needs_approval, schedule
 from shared.lifecycle.submission import RESOURCE_GROUP_ID, workspace_of
 from shared.runtime import Runtime
 from shared.storage.store import ConcurrencyError
-from shared.tasks.kinds import short_hash, spawn, workspace_task_id
+from shared.tasks.context import short_hash, spawn, workspace_task_id
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from shared.evidence import audit
 from shared.lifecycle.submission import workspace_of
 from shared.runtime import Runtime
 from shared.storage.store import ConcurrencyError
-from shared.tasks.kinds import gone_outcome
+from shared.tasks.workspace_delete import gone_outcome
 
 log = logging.getLogger(__name__)
 

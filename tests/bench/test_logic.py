@@ -51,8 +51,8 @@ def test_a_half_used_bucket_and_its_429s_are_counted_per_subscription_and_host()
 def test_profile_summary_groups_samples_by_area_and_names_product_functions():
     raw = "\n".join(
         [
-            "run (threading.py:1);execute (shared/tasks/kinds.py:9);get_json (shared/aml/client.py:3);recv (ssl.py:1) 6",
-            "run (threading.py:1);execute (shared/tasks/kinds.py:9);scrub (shared/aml/scrub.py:2) 3",
+            "run (threading.py:1);execute (shared/tasks/dispatch.py:9);get_json (shared/aml/client.py:3);recv (ssl.py:1) 6",
+            "run (threading.py:1);execute (shared/tasks/dispatch.py:9);scrub (shared/aml/scrub.py:2) 3",
             "run (threading.py:1);_poll_loop (devtools/funchost/queues.py:4) 1",
         ]
     )
@@ -64,7 +64,7 @@ def test_profile_summary_groups_samples_by_area_and_names_product_functions():
         "scrubbing secrets": 0.3,
         "local host: queue polling and leases": 0.1,
     }
-    assert summary["top"][0] == {"function": "shared/tasks/kinds.py:execute", "share": 0.9}
+    assert summary["top"][0] == {"function": "shared/tasks/dispatch.py:execute", "share": 0.9}
     assert frame_name("send (/x/site-packages/requests/sessions.py:12)") == "requests/sessions.py:send"
 
 
@@ -145,7 +145,7 @@ def results_fixture() -> dict:
             "profile": {
                 "samples": 10,
                 "areas": [{"area": "Azure ML calls (HTTP, JSON)", "share": 1.0}],
-                "top": [{"function": "shared/tasks/kinds.py:execute", "share": 1.0}],
+                "top": [{"function": "shared/tasks/dispatch.py:execute", "share": 1.0}],
             },
             "compare": {
                 "hosts": 2,

@@ -21,7 +21,7 @@ from shared.core.settings import Settings
 from shared.evidence import audit
 from shared.lifecycle import workspace_checks
 from shared.runtime import Runtime
-from shared.tasks import kinds as tasks
+from shared.tasks import dispatch
 
 PERSON = "alice"
 DELETABLE = ("services", "images", "models", "assets")
@@ -608,7 +608,7 @@ def test_a_redelivered_message_after_a_lost_delete_answer_sends_no_second_delete
 
     monkeypatch.setattr(rt.aml, "request", dies_after_delete)
     with pytest.raises(RuntimeError, match="died"):
-        tasks.execute(rt, request.id, task.task_id)
+        dispatch.execute(rt, request.id, task.task_id)
     monkeypatch.setattr(rt.aml, "request", real)
     assert len(workspace_deletes(sim, arm_id)) == 1
     # When its message is delivered again (the lease has run out)
@@ -618,10 +618,10 @@ def test_a_redelivered_message_after_a_lost_delete_answer_sends_no_second_delete
     stored.lease_until = utcnow() - dt.timedelta(minutes=1)
     rt.store.update_task(stored)
     if initial_status == 200:
-        assert tasks.execute(rt, request.id, task.task_id) == "done"
+        assert dispatch.execute(rt, request.id, task.task_id) == "done"
     else:
         # the workspace says Deleting: the task waits for its 404 (delayed messages, run by the host)
-        assert tasks.execute(rt, request.id, task.task_id) == "waiting"
+        assert dispatch.execute(rt, request.id, task.task_id) == "waiting"
         [op] = sim.snapshot()["operations"]
         assert op["purge"] is True
         status_url = (
@@ -637,7 +637,7 @@ def test_a_redelivered_message_after_a_lost_delete_answer_sends_no_second_delete
     while (current := rt.store.get_task(request.id, task.task_id)) is not None and current.status != "done":
         assert time.monotonic() < deadline, current.checkpoint
         time.sleep(0.5)
-    assert tasks.execute(rt, request.id, task.task_id) == "duplicate"
+    assert dispatch.execute(rt, request.id, task.task_id) == "duplicate"
     # Then no second DELETE went out, and the record still says what happened
     assert len(workspace_deletes(sim, arm_id)) == 1
     done = rt.store.get_task(request.id, task.task_id)

@@ -15,7 +15,8 @@ from devtools.demo import container_client, status, submit, wait
 from devtools.package_check import TRUTH_FAMILY, read_package
 from devtools.stack import APP_CLIENT_ID
 from shared.core.outbound import AllowList
-from shared.core.settings import DEFAULT_ALLOWED_HOSTS
+from shared.core.settings import DEFAULT_ALLOWED_HOSTS, Settings
+from shared.runtime import Runtime
 
 PERSON = "alice"
 
@@ -115,6 +116,27 @@ def test_export_equals_ground_truth_and_tokens_stay_on_azure_hosts(stack, sim):
     datastore_calls = [e for e in log if "/datastores" in e["path"]]
     assert datastore_calls
     assert all(e["query"].get("includeSecret") == "false" for e in datastore_calls)
+
+
+def test_a_runs_task_writes_its_experiment_files_whole_in_one_invocation(stack, sim):
+    # Given the demo tenant, when an export for the demo person runs
+    view = run_export(stack, export_body(sim))
+    assert view["status"] == "completed", view["errors"]
+    rt = Runtime.create(Settings.from_env(), ManagedIdentityCredential(client_id=APP_CLIENT_ID))
+    hers = [t for t in rt.store.list_tasks(view["id"]) if t.kind == "runs" and "runs" in t.outputs]
+    # Then there is one runs task with files per experiment that holds her runs
+    experiments = sorted(str(t.params["experimentId"]).lower() for t in hers)
+    assert experiments == sorted(i.lower() for i in sim.reachable(PERSON)["experiments"])
+    assert len(experiments) >= 2
+    # And each wrote every file of its experiment folder (runs.jsonl, experiment.jsonl, metrics, artifacts)
+    # whole, in the invocation that finished it: no block was staged (a save while its records were buffered
+    # stages them as blocks, which finalize must read back), and each file's zip entry was staged with it
+    for task in hers:
+        assert {"runs", "experiments"} <= set(task.outputs), task.task_id
+        staged = {name: out["sizes"] for name, out in task.checkpoint["outputs"].items() if out["sizes"]}
+        assert staged == {}, task.task_id
+        assert [name for name, out in task.outputs.items() if "zip" not in out] == [], task.task_id
+        assert all(out["records"] >= 1 for out in task.outputs.values()), task.task_id
 
 
 def test_faults_and_throttling_converge_to_the_same_package(stack, sim):

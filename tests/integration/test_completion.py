@@ -14,7 +14,7 @@ from shared.core import settings as names
 from shared.core.matching import Subject
 from shared.core.model import DsrRequest, Task, utcnow
 from shared.lifecycle import completion
-from shared.tasks import kinds as tasks
+from shared.tasks import dispatch
 
 TASKS = 300
 
@@ -34,7 +34,7 @@ def test_hundreds_of_tasks_finishing_concurrently_end_the_request_once(rt, monke
         ctx.count("seen")
         calls.append(ctx.task.task_id)
 
-    monkeypatch.setitem(tasks.HANDLERS, "noop", noop)
+    monkeypatch.setitem(dispatch.HANDLERS, "noop", noop)
     request = DsrRequest(
         str(uuid.uuid4()),
         "export",
@@ -48,7 +48,7 @@ def test_hundreds_of_tasks_finishing_concurrently_end_the_request_once(rt, monke
     rt.store.create_tasks([Task(request.id, f"t{i:04d}", "noop") for i in range(TASKS)])
     # When every task runs at once on 32 threads
     with ThreadPoolExecutor(32) as pool:
-        outcomes = list(pool.map(lambda i: tasks.execute(rt, request.id, f"t{i:04d}"), range(TASKS)))
+        outcomes = list(pool.map(lambda i: dispatch.execute(rt, request.id, f"t{i:04d}"), range(TASKS)))
     # Then each ran once, and at least one finisher saw that nothing was left and asked for finalize
     assert outcomes.count("done") == TASKS
     assert sorted(calls) == [f"t{i:04d}" for i in range(TASKS)]

@@ -16,7 +16,8 @@ from shared.core import telemetry
 from shared.core.matching import Subject
 from shared.core.model import DsrRequest, Task, utcnow
 from shared.runtime import Runtime
-from shared.tasks import kinds as tasks
+from shared.tasks import dispatch
+from shared.tasks.context import YieldNowError
 
 
 @pytest.fixture
@@ -41,13 +42,13 @@ def test_each_task_invocation_records_its_duration_by_family_and_outcome(
         ctx.count("seen")
 
     def yields(ctx):
-        raise tasks.YieldNowError
+        raise YieldNowError
 
     def fails(ctx):
         raise ValueError("no such family")
 
     for kind, handler in (("t-works", works), ("t-yields", yields), ("t-fails", fails)):
-        monkeypatch.setitem(tasks.HANDLERS, kind, handler)
+        monkeypatch.setitem(dispatch.HANDLERS, kind, handler)
     monkeypatch.delenv(names.APPLICATIONINSIGHTS_CONNECTION_STRING, raising=False)
     request = DsrRequest(
         str(uuid.uuid4()),
@@ -62,7 +63,9 @@ def test_each_task_invocation_records_its_duration_by_family_and_outcome(
 
     # When each runs once, as the work trigger runs it
     with caplog.at_level(logging.INFO), telemetry.correlation(request.id):
-        outcomes = [tasks.execute(runtime, request.id, kind) for kind in ("t-works", "t-yields", "t-fails")]
+        outcomes = [
+            dispatch.execute(runtime, request.id, kind) for kind in ("t-works", "t-yields", "t-fails")
+        ]
 
     # Then each invocation recorded one duration under its family and outcome
     assert outcomes == ["done", "yielded", "failed"]

@@ -8,7 +8,7 @@ from shared.aml.catalog import ENDPOINTS
 from shared.core.model import Task, WorkspaceRef
 from shared.core.outbound import DisallowedUrlError
 from shared.core.settings import Settings
-from shared.tasks.kinds import TaskContext
+from shared.tasks.context import TaskContext
 
 SETTINGS = Settings(blob_service_uri="b", queue_service_uri="q", table_service_uri="t", pseudonym_key=b"k")
 

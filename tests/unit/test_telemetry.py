@@ -294,7 +294,7 @@ def test_http_routes_with_an_id_log_under_that_request_id(fresh, caplog, monkeyp
 @pytest.mark.parametrize(
     ("trigger", "target", "body"),
     [
-        ("work", "tasks.execute", {"requestId": REQUEST_ID, "taskId": "t1"}),
+        ("work", "dispatch.execute", {"requestId": REQUEST_ID, "taskId": "t1"}),
         ("plan", "planning.plan", {"requestId": REQUEST_ID}),
         ("finalize", "completion.finalize", {"requestId": REQUEST_ID}),
         ("work_poison", "recovery.task_poisoned", {"requestId": REQUEST_ID, "taskId": "t1"}),

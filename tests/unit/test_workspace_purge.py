@@ -9,7 +9,7 @@ import pytest
 from shared.aml.catalog import FORCE_TO_PURGE_SINCE, supports_force_to_purge
 from shared.core import settings as names
 from shared.core.settings import Settings
-from shared.tasks.kinds import gone_outcome, workspace_delete_params, workspace_outcome
+from shared.tasks.workspace_delete import gone_outcome, workspace_delete_params, workspace_outcome
 
 BASE = {
     names.STORAGE_BLOB_URI: "https://acct.blob.core.windows.net",
