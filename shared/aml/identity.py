@@ -26,7 +26,7 @@ from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
 from shared.aml.client import AmlError, AzureMLClient
-from shared.core.matching import Subject
+from shared.core.matching import Subject, canonical
 from shared.core.model import iso, utcnow
 from shared.core.outbound import AllowList, DisallowedUrlError
 from shared.core.settings import GRAPH_AUDIENCE, GRAPH_BASE_URL, Settings
@@ -146,7 +146,7 @@ def _lookup(graph: _Graph, subject: Subject) -> tuple[dict[str, Any] | None, str
         found = [
             u
             for u in graph.find("/directory/deletedItems/microsoft.graph.user", expression)
-            if str(u.get("mail") or "").lower() == name.lower() or _original_upn(u).lower() == name.lower()
+            if canonical(name) in (canonical(u.get("mail")), canonical(_original_upn(u)))
         ]
         if len(found) == 1:
             return found[0], FROM_GRAPH_DELETED, "resolved from deleted items"

@@ -1,7 +1,11 @@
 """Which records belong to the data subject.
 
 A record is tied to the subject through its identity fields (dotted paths such as `createdBy.userObjectId`,
-configured in DSR_MATCH_FIELDS), compared without regard to letter case, by these rules:
+configured in DSR_MATCH_FIELDS), compared in one canonical form (`canonical`): ASCII letters folded to lower
+case, nothing else folded, so that two different people can never compare equal (`str.lower()` would fold the
+Kelvin sign U+212A to `k` and let "Kate@..." written with it select kate@...). The intake accepts only ASCII
+identifiers (shared/lifecycle/submission.py), as Entra ID does for UPNs; a record's non-ASCII value can then
+never equal the subject's. The rules:
 
 1. Object ids decide. A field whose last key is an object-id key (`userObjectId`, `UserObjectId`, `userId`,
    `objectId`) that holds the subject's object id ties the record to the subject. A record whose object-id
@@ -43,7 +47,7 @@ class Subject:
 
     def identifiers(self) -> frozenset[str]:
         values = (self.object_id, self.user_principal_name, self.email, *self.other_emails)
-        return frozenset(v.strip().lower() for v in values if v and v.strip())
+        return frozenset(c for c in map(canonical, values) if c)
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -68,8 +72,17 @@ def field_value(record: Mapping[str, Any], path: str) -> Any:
     return value
 
 
-def _text(value: Any) -> str | None:
-    return value.strip().lower() if isinstance(value, str) and value.strip() else None
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_ASCII_SPACE = " \t\r\n"
+
+
+def canonical(value: Any) -> str | None:
+    """The form identifiers are compared in: ASCII whitespace trimmed, ASCII letters in lower case, every other
+    character as it is (no Unicode case folding or normalisation, which can merge two people). None when empty."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip(_ASCII_SPACE)
+    return text.translate(_ASCII_LOWER) if text else None
 
 
 class Matcher:
@@ -85,7 +98,7 @@ class Matcher:
         self.object_id_fields = tuple(f for f in self.fields if f.rsplit(".", 1)[-1] in OBJECT_ID_KEYS)
         self.name_fields = tuple(f for f in self.fields if f not in self.object_id_fields)
         self._ids = subject.identifiers() if subject else frozenset()
-        self._oid = _text(subject.object_id) if subject else None
+        self._oid = canonical(subject.object_id) if subject else None
         if subject is not None and not self._ids:
             raise ValueError("a subject needs at least one identifier")
 
@@ -95,7 +108,7 @@ class Matcher:
             return WHOLE_WORKSPACE
         other = False
         for path in self.object_id_fields:
-            value = _text(field_value(record, path))
+            value = canonical(field_value(record, path))
             if value is None:
                 continue
             if value == self._oid:
@@ -104,7 +117,7 @@ class Matcher:
         if other:
             return None  # an object id names another person: theirs, whatever the other fields say
         for path in self.name_fields:
-            value = _text(field_value(record, path))
+            value = canonical(field_value(record, path))
             if value is not None and value in self._ids:
                 return path
         return None
@@ -113,9 +126,9 @@ class Matcher:
         """Whether an object-id field names someone who is not the subject (and none names the subject)."""
         if self.subject is None:
             return False
-        values = {_text(field_value(record, path)) for path in self.object_id_fields} - {None}
+        values = {canonical(field_value(record, path)) for path in self.object_id_fields} - {None}
         return bool(values) and self._oid not in values
 
     def names_anyone(self, record: Mapping[str, Any]) -> bool:
         """Whether the record carries any identity field at all (someone's, not necessarily the subject's)."""
-        return any(_text(field_value(record, path)) is not None for path in self.fields)
+        return any(canonical(field_value(record, path)) is not None for path in self.fields)

@@ -22,7 +22,7 @@ class DisallowedUrlError(ValueError):
 
 def validate_region(region: str) -> str:
     """A workspace location before it becomes part of a host name (`westeurope`, `eastus2`)."""
-    if not _REGION.match(region or ""):
+    if not _REGION.fullmatch(region or ""):
         raise DisallowedUrlError(f"not an Azure region name: {region!r}")
     return region
 
@@ -70,7 +70,7 @@ class AllowList:
         if port not in (None, 443):
             raise DisallowedUrlError(f"port {port} is not allow-listed")
         labels = host.split(".")
-        if not all(_HOST_LABEL.match(label) for label in labels):
+        if not all(_HOST_LABEL.fullmatch(label) for label in labels):
             raise DisallowedUrlError("host name has invalid labels")
         if any(host.endswith(suffix) and len(host) > len(suffix) for suffix in self.suffixes):
             return url

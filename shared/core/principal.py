@@ -21,6 +21,8 @@ from typing import Any
 
 import azure.functions as func
 
+from shared.core.matching import canonical
+
 FUNCTION_KEY_PRINCIPAL = "function-key"
 EASYAUTH = "easyauth"
 ENTRA_USER = "entra"
@@ -41,6 +43,11 @@ class Principal:
 
     def as_dict(self) -> dict[str, str]:
         return {"id": self.id, "name": self.name, "source": self.source}
+
+    def is_recorded_as(self, recorded: Any) -> bool:
+        """Whether `recorded` (a principal id kept on a request) is this principal: ids are GUIDs (object ids)
+        or names, compared in the canonical form identifiers are (an upper-case `oid` is the same person)."""
+        return canonical(self.id) is not None and canonical(self.id) == canonical(recorded)
 
 
 SYSTEM = Principal(FUNCTION_KEY_PRINCIPAL, "function key holder", FUNCTION_KEY_PRINCIPAL)

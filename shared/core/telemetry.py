@@ -70,7 +70,7 @@ def correlation(request_id: str | None) -> Iterator[str | None]:
     """Tag every log record written inside with `requestId` (None, or a value that is not a request id: no tag).
     Configures telemetry first when this process has not yet."""
     configure()
-    value = request_id.lower() if isinstance(request_id, str) and _UUID.match(request_id) else None
+    value = request_id.lower() if isinstance(request_id, str) and _UUID.fullmatch(request_id) else None
     token = _request_id.set(value)
     try:
         yield value

@@ -12,8 +12,10 @@ How they combine (DSR_REQUIRE_ENTRA_TOKEN):
   route's roles; the function key only gets the call through the host. Easy Auth headers are ignored.
 - `false` (default, and the local stack): a bearer token, when one is sent and validation is configured
   (DSR_TENANT_ID and DSR_ENTRA_AUDIENCES), is validated and its roles enforced exactly as above: a token is
-  never ignored once presented. Without one, the caller is the function-key holder (or the Easy Auth person,
-  see principal.py) and may use every route: the function key is the credential of a trusted system.
+  never ignored once presented; when validation is not configured, a presented token is refused (401) rather
+  than ignored, unless Easy Auth (trusted headers) validated it and names the caller. Without a token, the caller
+  is the function-key holder (or the Easy Auth person, see principal.py) and may use every route: the function
+  key is the credential of a trusted system.
 
 Failures answer problem+json: 401 with `WWW-Authenticate: Bearer ...` (no, expired, foreign or forged token),
 403 naming the roles the route needs.
@@ -34,7 +36,7 @@ import requests
 
 from shared.core.errors import ForbiddenError, ProblemError, ServiceUnavailableError, UnauthorizedError
 from shared.core.outbound import AllowList, DisallowedUrlError
-from shared.core.principal import ENTRA_APP, ENTRA_USER, Principal, from_headers
+from shared.core.principal import EASYAUTH, ENTRA_APP, ENTRA_USER, Principal, from_headers
 from shared.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -250,12 +252,21 @@ def authenticate(settings: Settings, req: func.HttpRequest) -> Principal:
     if settings.require_entra_token and not configured:
         log.error("DSR_REQUIRE_ENTRA_TOKEN is on but DSR_TENANT_ID or DSR_ENTRA_AUDIENCES is not set")
         raise ProblemError("the service's authentication is misconfigured; it was logged")
-    token = bearer_token(req) if configured else None
-    if token is not None:
+    token = bearer_token(req)
+    if token is not None and configured:
         return validator(settings).principal(token)
     if settings.require_entra_token:
         raise UnauthorizedError("this API needs an Entra ID access token: Authorization: Bearer <token>")
-    return from_headers(req, settings.trust_easyauth_headers)
+    principal = from_headers(req, settings.trust_easyauth_headers)
+    if token is not None and principal.source != EASYAUTH:
+        # A token the app cannot validate (no DSR_TENANT_ID / DSR_ENTRA_AUDIENCES) is refused, never ignored:
+        # ignoring it would run the call as the function-key holder. (Behind Easy Auth the platform has
+        # validated it and says who the caller is.)
+        raise UnauthorizedError(
+            "this app validates no bearer tokens (DSR_TENANT_ID and DSR_ENTRA_AUDIENCES are not both set): "
+            "call without an Authorization header"
+        )
+    return principal
 
 
 def authorize(settings: Settings, principal: Principal, allowed: frozenset[str]) -> None:

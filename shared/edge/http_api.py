@@ -121,7 +121,7 @@ def submit(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
         errors = validation_errors(exc)
         raise ValidationFailedError(f"{len(errors)} field(s) failed validation", errors=errors) from None
     key = req.headers.get("Idempotency-Key")
-    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+    if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
         raise BadRequestError("Idempotency-Key must be 1-200 visible ASCII characters")
     request, replayed = intake.submit(rt, model, key, current_principal())
     view = status_view(rt, request, _base_url(req))
@@ -136,7 +136,7 @@ def submit(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
 
 def _request_id(req: func.HttpRequest) -> str:
     request_id = req.route_params.get("id", "")
-    if not _REQUEST_ID.match(request_id):
+    if not _REQUEST_ID.fullmatch(request_id):
         raise NotFoundError(f"no request with id {request_id[:64]!r}")
     return request_id
 

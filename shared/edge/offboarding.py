@@ -29,13 +29,13 @@ from typing import Any
 from shared.core.matching import Subject
 from shared.core.model import DsrRequest, iso, new_request_id, utcnow
 from shared.lifecycle.intake import needs_approval, store_and_start
-from shared.lifecycle.submission import GUID, RESOURCE_GROUP_ID
+from shared.lifecycle.submission import GUID, RESOURCE_GROUP_ID, UPN_PATTERN
 from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 _GUID = re.compile(GUID)
-_UPN = re.compile(r"^[^@\s/?%]{1,128}@[^@\s/?%]{1,128}$")
+_UPN = re.compile(UPN_PATTERN)
 
 
 class BadEventError(ValueError):
@@ -86,15 +86,15 @@ def parse(body: bytes) -> OffboardingEvent:
     object_id = _text(data.get("objectId"))
     upn = _text(data.get("userPrincipalName"))
     mail = _text(data.get("mail"))
-    if object_id and not _GUID.match(object_id):
+    if object_id and not _GUID.fullmatch(object_id):
         raise BadEventError("objectId is not a GUID")
     for name, value in (("userPrincipalName", upn), ("mail", mail)):
-        if value and not _UPN.match(value):
+        if value and not _UPN.fullmatch(value):
             raise BadEventError(f"{name} is not an address")
     if not (object_id or upn or mail):
         raise BadEventError("no identifier: objectId, userPrincipalName or mail is required")
     tenant = _text(data.get("tenantId"))
-    if tenant and not _GUID.match(tenant):
+    if tenant and not _GUID.fullmatch(tenant):
         raise BadEventError("tenantId is not a GUID")
     effective = None
     if data.get("effectiveAt"):
@@ -124,7 +124,12 @@ def handle(rt: Runtime, body: bytes, message_id: str) -> dict[str, Any]:
     try:
         event = parse(body)
         settings = rt.settings
-        if settings.tenant_id and event.tenant_id and event.tenant_id != settings.tenant_id:
+        if settings.tenant_id and event.tenant_id is None:
+            # the app knows its tenant (DSR_TENANT_ID): an event must say it is for that tenant
+            raise BadEventError(
+                "the event names no tenant (tenantId); this app erases only in its own tenant"
+            )
+        if settings.tenant_id and event.tenant_id != settings.tenant_id:
             raise BadEventError("the event is for another tenant")
         if not settings.offboarding_scope:
             raise BadEventError("no offboarding scope is configured (DSR_OFFBOARDING_SCOPE)")
@@ -226,9 +231,9 @@ def _request_for(rt: Runtime, event: OffboardingEvent) -> DsrRequest:
     settings = rt.settings
     scope: dict[str, list[str]] = {"workspaces": [], "resourceGroups": [], "subscriptions": []}
     for entry in settings.offboarding_scope:
-        if RESOURCE_GROUP_ID.match(entry):
+        if RESOURCE_GROUP_ID.fullmatch(entry):
             scope["resourceGroups"].append(entry)
-        elif _GUID.match(entry):
+        elif _GUID.fullmatch(entry):
             scope["subscriptions"].append(entry)
     now = utcnow()
     start = (event.effective_at or now) + dt.timedelta(hours=settings.offboarding_grace_hours)

@@ -101,11 +101,11 @@ def verify(key: bytes, header: str, body: bytes, now: float, tolerance_s: int = 
         if not sep:
             return False
         if name == "t":
-            if timestamp is not None or not _TIMESTAMP.match(value):
+            if timestamp is not None or not _TIMESTAMP.fullmatch(value):
                 return False
             timestamp = int(value)
         elif name == "v1":
-            if not _HEX_SIGNATURE.match(value):
+            if not _HEX_SIGNATURE.fullmatch(value):
                 return False
             signatures.append(value)
     if timestamp is None or not signatures:

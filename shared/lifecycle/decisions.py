@@ -39,7 +39,7 @@ def decide(rt: Runtime, request_id: str, action: str, principal: Principal, reas
             submitter = (request.submitted_by or {}).get("id")
             if not principal.is_person:
                 raise ForbiddenError("a workspace deletion must be approved by a signed-in person")
-            if principal.id == submitter:
+            if principal.is_recorded_as(submitter):
                 raise ForbiddenError("the submitter of a workspace deletion cannot approve it")
         previous = request.status
         request.decision = {
@@ -77,7 +77,7 @@ def _submitter_or_approver(principal: Principal, request: DsrRequest, what: str)
     Auth callers carry no app roles: the API admits them only while Entra tokens are not required.)"""
     if principal.source not in (ENTRA_USER, ENTRA_APP) or ROLE_APPROVE in principal.roles:
         return
-    if principal.id != (request.submitted_by or {}).get("id"):
+    if not principal.is_recorded_as((request.submitted_by or {}).get("id")):
         raise ForbiddenError(f"only the request's submitter or a {ROLE_APPROVE} holder may {what} it")
 
 

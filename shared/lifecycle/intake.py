@@ -13,6 +13,7 @@ from azure.core.exceptions import ResourceExistsError
 from shared.core import settings as names
 from shared.core.errors import ConflictError, ForbiddenError, ValidationFailedError
 from shared.core.matching import Subject
+from shared.core.matching import canonical as canonical_id
 from shared.core.model import DsrRequest, new_request_id, utcnow
 from shared.core.principal import SYSTEM, Principal
 from shared.evidence import audit
@@ -43,8 +44,11 @@ def submit(
     request_id = new_request_id()
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True)
     if idempotency_key:
-        key_hash = hashlib.sha256(f"{idempotency_key}\n{canonical}".encode()).hexdigest()
-        key_only = hashlib.sha256(idempotency_key.encode()).hexdigest()
+        # A key is the caller's own: another caller using the same key gets a request of its own, never the
+        # first caller's (function-key callers share one scope: the host does not say which key was used).
+        scoped = f"{principal.source}|{canonical_id(principal.id)}|{idempotency_key}"
+        key_hash = hashlib.sha256(f"{scoped}\n{canonical}".encode()).hexdigest()
+        key_only = hashlib.sha256(scoped.encode()).hexdigest()
         owner = rt.store.claim_idempotency_key(key_only, f"{request_id}|{key_hash}")
         owner_id, _, owner_hash = owner.partition("|")
         if owner_id != request_id:

@@ -79,7 +79,7 @@ def _root_tasks(request: DsrRequest) -> list[Task]:
             Task(request.id, workspace_task_id(ws), "workspace", workspace=ws, params={"via": "request"})
         )
     for rg_id in request.scope.get("resourceGroups", []):
-        match = RESOURCE_GROUP_ID.match(rg_id)
+        match = RESOURCE_GROUP_ID.fullmatch(rg_id)
         assert match is not None
         roots.append(
             Task(

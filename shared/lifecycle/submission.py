@@ -51,19 +51,19 @@ ResourceGroupId = Annotated[
 
 def workspace_of(arm_id: str) -> WorkspaceRef:
     """The workspace a validated workspace ARM id names."""
-    match = WORKSPACE_ID.match(arm_id)
+    match = WORKSPACE_ID.fullmatch(arm_id)
     assert match is not None
     return WorkspaceRef(match["sub"], match["rg"], match["ws"])
 
 
+# A UPN or e-mail address as Entra ID accepts one: ASCII only (Entra allows A-Z a-z 0-9 ' . - _ ! # ^ ~ in a
+# UPN's name; mail adds the rest of RFC 5322's atext but '/', '?', '%'), an ASCII (or punycode) domain. No
+# Unicode: a lookalike (the Kelvin sign for K, a Cyrillic a, an invisible or bidi character) would name another
+# person, and identifiers are compared ASCII-case-insensitively only (shared/core/matching.py).
+UPN_PATTERN = r"^[A-Za-z0-9!#$&'*+=^_`{|}~.-]{1,128}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"
 Upn = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True,
-        min_length=3,
-        max_length=256,
-        pattern=r"^[^@\s/?%\x00-\x1f\x7f]+@[^@\s/?%\x00-\x1f\x7f]+$",
-    ),
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=256, pattern=UPN_PATTERN),
 ]
 Guid = Annotated[str, StringConstraints(strip_whitespace=True, pattern=GUID)]
 NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"  # free text: no control characters (no forged log lines)
@@ -113,7 +113,7 @@ class ScopeIn(Strict):
     @classmethod
     def workspace_ids(cls, values: list[str]) -> list[str]:
         for value in values:
-            if not WORKSPACE_ID.match(value):
+            if not WORKSPACE_ID.fullmatch(value):
                 raise ValueError(f"not an Azure ML workspace ARM id: {value[:120]!r}")
         return values
 
@@ -121,7 +121,7 @@ class ScopeIn(Strict):
     @classmethod
     def resource_group_ids(cls, values: list[str]) -> list[str]:
         for value in values:
-            if not RESOURCE_GROUP_ID.match(value):
+            if not RESOURCE_GROUP_ID.fullmatch(value):
                 raise ValueError(f"not a resource group ARM id: {value[:120]!r}")
         return values
 
@@ -140,7 +140,7 @@ class PipelineIdIn(Strict):
     @field_validator("workspace")
     @classmethod
     def workspace_id(cls, value: str) -> str:
-        if not WORKSPACE_ID.match(value):
+        if not WORKSPACE_ID.fullmatch(value):
             raise ValueError("not an Azure ML workspace ARM id")
         return value
 
@@ -207,7 +207,7 @@ class SubmitIn(Strict):
                 raise ValueError(
                     "a workspace deletion names exactly one workspace by ARM id, and nothing else"
                 )
-            match = WORKSPACE_ID.match(self.scope.workspaces[0])
+            match = WORKSPACE_ID.fullmatch(self.scope.workspaces[0])
             if match is None or match["ws"] != self.deleteWorkspace.confirm:
                 raise ValueError("deleteWorkspace.confirm must equal the name of the workspace to delete")
             return self

@@ -159,6 +159,7 @@ def test_a_duplicate_event_starts_nothing_and_is_linked_to_the_first(stack, fres
             json.dumps({"eventId": "e-2", "objectId": str(uuid.uuid4()), "tenantId": str(uuid.uuid4())}),
             "another tenant",
         ),
+        (json.dumps({"eventId": "e-4", "objectId": str(uuid.uuid4())}), "names no tenant"),
         (
             json.dumps(
                 {"specversion": "1.0", "id": "e-3", "source": "/hr", "type": "t", "data": {"objectId": "42"}}

@@ -80,3 +80,21 @@ def test_dry_run_erasure_needs_no_approval(base_settings):
     )
     request, _ = intake.submit(rt, body, None)
     assert (request.status, request.dry_run) == ("accepted", True)
+
+
+def test_an_idempotency_key_belongs_to_the_caller_that_used_it(base_settings):
+    # Given two callers who happen to use the same Idempotency-Key for the same body
+    rt = runtime(base_settings)
+    body = SubmitIn.model_validate({"type": "export", "subject": ALICE, "scope": {"workspaces": [WS]}})
+    first = Principal("0a1b2c3d-0000-4000-8000-0000000000f1", "ticketing", "entra-app")
+    second = Principal("0a1b2c3d-0000-4000-8000-0000000000f2", "hr-system", "entra-app")
+    mine, replayed = intake.submit(rt, body, "ticket-42", first)
+    assert not replayed
+    # When the second caller submits, it gets a request of its own, not the first caller's
+    theirs, replayed = intake.submit(rt, body, "ticket-42", second)
+    assert not replayed
+    assert theirs.id != mine.id
+    assert theirs.submitted_by["id"] == second.id
+    # And the first caller, in any letter case of its id, still replays its own
+    again, replayed = intake.submit(rt, body, "ticket-42", dataclasses.replace(first, id=first.id.upper()))
+    assert (again.id, replayed) == (mine.id, True)

@@ -178,6 +178,21 @@ def test_tokens_optional_a_presented_token_is_still_validated_and_its_roles_enfo
         auth.authorize(settings, reader, route_for(http_api.approve).roles)
 
 
+def test_tokens_optional_and_no_audience_a_presented_token_is_refused_not_ignored(idp) -> None:
+    # Given tokens optional and the tenant known but no audience: the app cannot validate a token
+    settings = Settings.from_env(BASE)
+    assert not auth.token_validation_configured(settings)
+    # Then a caller presenting one is refused (ignoring it would run the call as the function-key holder)
+    with pytest.raises(UnauthorizedError, match="validates no bearer tokens"):
+        auth.authenticate(settings, _request(idp.headers(READER)))
+    # while a caller without one is the function-key holder, as before
+    assert auth.authenticate(settings, _request({})).source == FUNCTION_KEY_PRINCIPAL
+    # and behind Easy Auth (trusted headers), which validated the token itself, the person it names calls
+    easy = Settings.from_env({**BASE, "DSR_TRUST_EASYAUTH_HEADERS": "true"})
+    person = {"X-MS-CLIENT-PRINCIPAL-ID": OFFICER.oid, **idp.headers(OFFICER)}
+    assert auth.authenticate(easy, _request(person)).id == OFFICER.oid
+
+
 def test_tokens_required_easy_auth_headers_and_the_key_alone_are_not_enough(idp) -> None:
     settings = settings_for(idp, DSR_TRUST_EASYAUTH_HEADERS="true")
     easyauth = {"X-MS-CLIENT-PRINCIPAL-ID": OFFICER.oid, "X-MS-CLIENT-PRINCIPAL-NAME": OFFICER.upn}

@@ -3,6 +3,7 @@ holding DSR.Approve; never by the submitter, an application, or a person without
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from devtools.amlsim.fixture import demo_tenant
@@ -30,6 +31,10 @@ def test_only_another_person_with_the_approve_role_approves_a_workspace_deletion
         own = api.call("POST", path, OFFICER)
         assert own.status_code == 403
         assert "submitter" in own.json()["detail"]
+        # the same person with the object id in upper case (GUIDs compare case-insensitively) is still the submitter
+        shouting = api.call("POST", path, dataclasses.replace(OFFICER, oid=OFFICER.oid.upper()))
+        assert shouting.status_code == 403
+        assert "submitter" in shouting.json()["detail"]
         app = api.call("POST", path, AUTOMATION)
         assert app.status_code == 403
         assert "signed-in person" in app.json()["detail"]
