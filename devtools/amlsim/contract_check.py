@@ -72,7 +72,7 @@ def throttling_problems(service: Service, method: str, status: int, headers: Map
     wanted = f"x-ms-ratelimit-remaining-subscription-{kind}"
     sent = sorted(name for name in headers if name.startswith("x-ms-ratelimit-"))
     bad: list[str] = []
-    if service.remaining_headers and not headers.get(wanted, "").isdigit():
+    if service.remaining_headers and status != 401 and not headers.get(wanted, "").isdigit():
         bad.append(f"no {wanted} count")
     if not service.remaining_headers and sent:
         bad.append(f"{sent} on a service whose contract names no such header")

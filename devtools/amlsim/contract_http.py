@@ -90,7 +90,9 @@ class Service:
     name: str
     domains: tuple[str, ...]  # "management.azure.com", or the regional domains "{region}.<domain>"
     errors: str  # key of ERRORS
-    remaining_headers: bool  # x-ms-ratelimit-remaining-subscription-{reads|writes|deletes} on every answer
+    # x-ms-ratelimit-remaining-subscription-{reads|writes|deletes} on every answer past authentication (a 401
+    # is refused before the request is counted)
+    remaining_headers: bool
     retry_after_on_429: bool
     throttling_source: str
     api_version_required: bool = False
