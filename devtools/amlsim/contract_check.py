@@ -97,10 +97,12 @@ def problems(
         return [f"no operation of the table answers {method} {host}{path}"]
     service = SERVICES[op.service]
     bad = throttling_problems(service, method, status, headers)
+    if service.api_version_required and status < 400 and "api-version" not in {k.lower() for k in query}:
+        bad.append("answered without the api-version its contract requires")
     if status not in op.statuses():
         bad.append(f"status {status} is not one of {list(op.statuses())}")
     if status >= 400:
-        bad.extend(error_problems(service.errors, status, body))
+        bad.extend(error_problems(service.error_shape, status, body))
     elif status == 202:
         bad.extend(f"a 202 without {h}" for h in op.accepted_headers if h.lower() not in headers)
     if status == 204 or (method == "DELETE" and status < 300 and op.id != "WorkspaceOperation_Result"):

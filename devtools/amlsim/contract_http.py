@@ -89,14 +89,14 @@ ERRORS: Final[dict[str, ErrorShape]] = {
 class Service:
     name: str
     domains: tuple[str, ...]  # "management.azure.com", or the regional domains "{region}.<domain>"
-    errors: str  # key of ERRORS
+    error_shape: str  # key of ERRORS
     # x-ms-ratelimit-remaining-subscription-{reads|writes|deletes} on every answer past authentication (a 401
     # is refused before the request is counted)
     remaining_headers: bool
     retry_after_on_429: bool
     throttling_source: str
     api_version_required: bool = False
-    common_errors: tuple[int, ...] = (400, 401, 404, 429)
+    common_errors: tuple[int, ...] = (400, 401, 404, 429)  # any operation of the service may answer these
 
 
 DATA_PLANE_THROTTLING: Final = (
@@ -104,6 +104,14 @@ DATA_PLANE_THROTTLING: Final = (
     "x-ms-ratelimit-remaining-* and no Retry-After on a 429; azureml-core retries a 429 with its own exponential "
     "back-off and never reads Retry-After (" + AMLCORE + "_restclient/clientbase.py _get_retry_delay)"
 )
+
+
+def _data_plane(
+    name: str, domains: tuple[str, ...], error_shape: str, common: tuple[int, ...] = (400, 401, 404, 429)
+) -> Service:
+    return Service(name, domains, error_shape, False, False, DATA_PLANE_THROTTLING, common_errors=common)
+
+
 EXPERIMENTS_HOSTS: Final = ("experiments.azureml.net", "api.azureml.ms")
 SERVICES: Final[dict[str, Service]] = {
     s.name: s
@@ -112,43 +120,24 @@ SERVICES: Final[dict[str, Service]] = {
             "arm",
             ("management.azure.com",),
             "arm",
-            True,
-            True,
-            ARM_DOCS + "request-limits-and-throttling (remaining requests headers on every answer: reads, "
-            "writes, deletes; 429 with Retry-After; token buckets per principal and subscription: reads 250 / "
-            "25 per s, deletes 200 / 10 per s)",
+            remaining_headers=True,
+            retry_after_on_429=True,
+            throttling_source=ARM_DOCS + "request-limits-and-throttling (remaining requests headers on every "
+            "answer: reads, writes, deletes; 429 with Retry-After; token buckets per principal and subscription: "
+            "reads 250 / 25 per s, deletes 200 / 10 per s)",
             api_version_required=True,
         ),
-        Service("history", EXPERIMENTS_HOSTS, "history", False, False, DATA_PLANE_THROTTLING),
-        Service("artifact", EXPERIMENTS_HOSTS, "history", False, False, DATA_PLANE_THROTTLING),
-        Service("notification", EXPERIMENTS_HOSTS, "history", False, False, DATA_PLANE_THROTTLING),
-        Service("datastore", EXPERIMENTS_HOSTS, "history", False, False, DATA_PLANE_THROTTLING),
-        Service(
-            "modelmanagement",
-            ("modelmanagement.azureml.net", "api.azureml.ms"),
-            "mms",
-            False,
-            False,
-            DATA_PLANE_THROTTLING,
-        ),
-        Service(
-            "pipelines",
-            ("aether.ms", "api.azureml.ms"),
-            "aether",
-            False,
-            False,
-            DATA_PLANE_THROTTLING,
-            False,
-            (401, 404, 429),
-        ),
-        Service(
+        # artifact.json and datastore.json answer run history's ErrorResponse; notification tasks have no spec
+        _data_plane("history", EXPERIMENTS_HOSTS, "history"),
+        _data_plane("artifact", EXPERIMENTS_HOSTS, "history"),
+        _data_plane("notification", EXPERIMENTS_HOSTS, "history"),
+        _data_plane("datastore", EXPERIMENTS_HOSTS, "history"),
+        _data_plane("modelmanagement", ("modelmanagement.azureml.net", "api.azureml.ms"), "mms"),
+        _data_plane("pipelines", ("aether.ms", "api.azureml.ms"), "aether", (401, 404, 429)),
+        _data_plane(
             "discovery",
             ("experiments.azureml.net", "modelmanagement.azureml.net", "aether.ms", "api.azureml.ms"),
             "history",
-            False,
-            False,
-            DATA_PLANE_THROTTLING,
-            False,
             (401, 429),
         ),
     )

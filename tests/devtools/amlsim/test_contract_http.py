@@ -259,7 +259,7 @@ def test_every_row_cites_its_sources() -> None:
         assert op.ok, op.id
         assert op.paging is None or len(op.paging.source) > 30, op.id
     for service in SERVICES.values():
-        assert service.errors in ERRORS
+        assert service.error_shape in ERRORS
         assert len(service.throttling_source) > 30, service.name
     assert all(len(shape.source) > 30 for shape in ERRORS.values())
     # ARM documents its throttling headers; no data-plane contract names any: the harsher choice there
@@ -281,9 +281,10 @@ def flagged(fragment: str, *answer: Any) -> bool:
 def test_the_judge_passes_faithful_answers_and_flags_every_other() -> None:
     page = {"value": [], "continuationToken": "t", "nextLink": f"https://h{RUNS}?$continuationtoken=t"}
     assert problems("GET", EXP, RUNS, {}, 200, {}, page) == []
-    assert problems("GET", ARM, WS_PATH + "/computes", {}, 200, READS, {"value": []}) == []
+    assert problems("GET", ARM, WS_PATH + "/computes", ARM_VERSION, 200, READS, {"value": []}) == []
     # an operation the table does not know, and a status its row does not name
     assert flagged("no operation", "GET", ARM, WS_PATH + "/jobs", {}, 200, READS, {})
+    assert flagged("without the api-version", "GET", ARM, WS_PATH, {}, 200, READS, {})
     assert flagged("status 202", "DELETE", MMS_HOST, "/api" + WS_PATH + "/models/m", {}, 202, {}, None)
     # throttling headers only where the contract names them
     assert flagged("no such header", "GET", EXP, RUNS, {}, 200, READS, page)
