@@ -329,7 +329,8 @@ def write_doc(report: SoakReport, args: argparse.Namespace) -> Path:
         f"Result: {'PASS' if report.ok else 'FAIL'}",
         "",
         "An erasure that ends `completed_with_errors` is the truthful outcome when some of the person's objects are",
-        "still used by someone else's (409): they are kept and reported in the erasure record, never forced.",
+        "still used by someone else's (409, or 412 DeletionRequired): they are kept and reported in the erasure record,",
+        "never forced.",
         "Exports must all end `completed` and equal the ground truth record for record.",
         "",
     ]

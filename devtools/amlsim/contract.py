@@ -1,5 +1,6 @@
-"""What Microsoft's published contract says each simulated response carries: identity fields, paging, status
-codes and error shape, one row per resource family, each fact with the source it was read in.
+"""What Microsoft's published contract says each simulated record carries: the fields that name a person, one row
+per resource family, each fact with the source it was read in. The HTTP side (operations, status codes, paging,
+error bodies, throttling headers) is contract_http.py.
 
 The simulator (fixture.py) may put a field that names a person ONLY at a path listed here for that family and
 api-version; tests/devtools/amlsim/test_contract.py walks every answer of the simulator's HTTP API and fails on
@@ -59,10 +60,6 @@ IDENTITY_KEYS: Final = frozenset(
     }
 )
 
-ERROR_ARM: Final = '{"error": {"code", "message", "details"?}}'
-ERROR_MMS: Final = '{"code", "statusCode", "message", "details"} (top level)'
-ERROR_HISTORY: Final = '{"error": {"code", "message", ...}} (ErrorResponse)'
-
 
 @dataclass(frozen=True)
 class Contract:
@@ -72,9 +69,6 @@ class Contract:
     identity: tuple[str, ...]  # dotted paths that may name a person; () = the contract names nobody
     creator: str  # plain words: which of `identity` names the creator, or why none does
     sources: tuple[str, ...]  # where each fact above was read (at least one)
-    paging: str = "none"
-    statuses: tuple[int, ...] = (200, 404)
-    error_shape: str = ERROR_HISTORY
     rule: str = ""  # how the product ties a record of this family to a person (shared/tasks/rules.py)
     cannot_find: str = ""  # what the rule cannot find, and why
 
@@ -94,9 +88,6 @@ CONTRACT: Final[dict[str, Contract]] = {
                 "Azure/bicep-types-az:generated/machinelearningservices/microsoft.machinelearningservices/"
                 "2021-01-01/types.md (systemData appears; absent in 2020-09-01-preview/types.md)",
             ),
-            paging="ARM: {value, nextLink}; nextLink absent at the end ($skipToken)",
-            statuses=(200, 202, 204, 404),
-            error_shape=ERROR_ARM,
             rule="not matched to a person (no creator field)",
             cannot_find="who created the workspace: the manifest lists workspaces under notMatchable",
         ),
@@ -120,8 +111,6 @@ CONTRACT: Final[dict[str, Contract]] = {
                 + "core/compute/computeinstance.py (reads personalComputeInstanceSettings.assignedUser."
                 "objectId at newer versions)",
             ),
-            paging="ARM: {value, nextLink}; nextLink absent at the end ($skipToken)",
-            error_shape=ERROR_ARM,
             rule="createdBy.userId (or, at newer api-versions, assignedUser.objectId) = the subject's object id",
             cannot_find="compute clusters (no creator field)",
         ),
@@ -136,7 +125,6 @@ CONTRACT: Final[dict[str, Contract]] = {
                 RUN_HISTORY_V1 + " (ExperimentDto)",
                 AMLCORE + "_restclient/models/experiment_dto.py (no created_by)",
             ),
-            paging="{value, continuationToken, nextLink}; null at the end ($continuationtoken, $top)",
             rule="kept when the subject has a kept run in it (the runs task writes it)",
             cannot_find="an experiment in which the subject has no run",
         ),
@@ -162,7 +150,6 @@ CONTRACT: Final[dict[str, Contract]] = {
                 AMLCORE + "_restclient/models/run_dto.py (created_by: CreatedByDto, user_id)",
                 AMLCORE + "_restclient/models/created_by_dto.py",
             ),
-            paging="{value, continuationToken, nextLink}; null at the end ($continuationtoken, $top)",
             rule="createdBy.userObjectId = object id, or createdBy.upn = UPN/e-mail when no object id names "
             "someone else; userName is never compared",
             cannot_find="a run whose createdBy carries only a display name",
@@ -174,7 +161,6 @@ CONTRACT: Final[dict[str, Contract]] = {
             (),
             "none: RunMetric has runId, metricId, dataContainerId, ... but no creator",
             (DATA_PLANE + "2019-08-01/runHistory.json (RunMetric)", RUN_HISTORY_V1 + " (RunMetricDto)"),
-            paging="{value, continuationToken, nextLink}; null at the end ($continuationtoken, $top)",
             rule="kept when its runId is a kept run",
         ),
         Contract(
@@ -187,7 +173,6 @@ CONTRACT: Final[dict[str, Contract]] = {
                 DATA_PLANE + "2019-08-01/artifact.json (Artifact)",
                 AMLCORE + "_restclient/models/artifact_dto.py",
             ),
-            paging="{value, continuationToken, nextLink}; null at the end (continuationToken, $top)",
             rule="listed from the container dcid.<runId> of a kept run",
         ),
         Contract(
@@ -198,7 +183,6 @@ CONTRACT: Final[dict[str, Contract]] = {
             "no public spec: HARSHER choice, no creator field; E12's notifications name their recipient's "
             "e-mail address (personal data, not a creator)",
             ("no public spec (searched " + SPECS + "data-plane/); ENDPOINTS.md E11/E12 (seed document)",),
-            paging="as run history (assumed; no public spec)",
             rule="kept when its runId is one of the subject's runs",
             cannot_find="a task of the subject on someone else's run; recipients are never compared",
         ),
@@ -212,7 +196,6 @@ CONTRACT: Final[dict[str, Contract]] = {
                 DATA_PLANE + "2019-09-30/datastore.json (DataStore)",
                 AMLCORE + "_restclient/models/data_store.py (no created_by)",
             ),
-            paging="{value, continuationToken, nextLink}; null at the end (continuationToken, count)",
             rule="not matched to a person (no creator field)",
             cannot_find="every datastore: the manifest lists datastores under notMatchable",
         ),
@@ -236,9 +219,6 @@ CONTRACT: Final[dict[str, Contract]] = {
                 AMLCORE + "_restclient/models/user.py",
                 AMLCORE + "core/model.py (Model.created_by = obj_dict['createdBy'])",
             ),
-            paging="{value, nextLink}; nextLink absent at the end ($skipToken, count)",
-            statuses=(200, 204, 404, 409),
-            error_shape=ERROR_MMS,
             rule="createdBy.userObjectId = the subject's object id",
             cannot_find="a model whose createdBy names only a display name",
         ),
@@ -252,9 +232,6 @@ CONTRACT: Final[dict[str, Contract]] = {
                 DATA_PLANE + "2019-09-30/modelManagement.json (Asset)",
                 AMLCORE + "_restclient/models/asset.py (no created_by; runid)",
             ),
-            paging="{value, nextLink}; nextLink absent at the end ($skipToken, count)",
-            statuses=(200, 204, 404, 409),
-            error_shape=ERROR_MMS,
             rule="kept when its runid is one of the subject's runs",
             cannot_find="an asset uploaded outside a run (runid null)",
         ),
@@ -268,9 +245,6 @@ CONTRACT: Final[dict[str, Contract]] = {
                 DATA_PLANE + "2019-09-30/modelManagement.json (ImageResponseBase)",
                 AMLCORE + "_restclient/models/image_response_base.py (no created_by; model_ids)",
             ),
-            paging="{value, nextLink}; nextLink absent at the end ($skipToken, count)",
-            statuses=(200, 204, 404, 409),
-            error_shape=ERROR_MMS,
             rule="kept when it packages one of the subject's models (modelIds)",
             cannot_find="an image that packages none of the subject's models",
         ),
@@ -292,9 +266,6 @@ CONTRACT: Final[dict[str, Contract]] = {
                 AMLCORE + "_restclient/models/service_response_base.py (created_by)",
                 AMLCORE + "core/webservice/webservice.py (created_by = obj_dict.get('createdBy'))",
             ),
-            paging="{value, nextLink}; nextLink absent at the end ($skipToken, count)",
-            statuses=(200, 202, 204, 404, 409),
-            error_shape=ERROR_MMS,
             rule="createdBy.userObjectId = the subject's object id",
         ),
         Contract(
@@ -304,7 +275,6 @@ CONTRACT: Final[dict[str, Contract]] = {
             (),
             "no public spec and no public client model: HARSHER choice, no creator",
             ("no public spec; " + AEVA + " has no experiment entity",),
-            paging="one object by id (no list call)",
             rule="fetched because a kept pipeline run names it (experimentId)",
         ),
         Contract(
@@ -314,7 +284,6 @@ CONTRACT: Final[dict[str, Contract]] = {
             (),
             "no public spec; GraphEntity has no CreatedBy: no creator",
             (AEVA + "graph_entity.py (no created_by)",),
-            paging="one object by id",
             rule="fetched because a kept pipeline run names it (properties azureml.graphId)",
         ),
         Contract(
@@ -324,7 +293,6 @@ CONTRACT: Final[dict[str, Contract]] = {
             ("CreatedBy.UserObjectId", "CreatedBy.UserTenantId", "CreatedBy.UserName"),
             "ModuleEntity.CreatedBy {UserObjectId, UserTenantId, UserName} (PascalCase keys)",
             (AEVA + "module_entity.py ('created_by': {'key': 'CreatedBy'})", AEVA + "created_by.py"),
-            paging="one object by id",
             rule="CreatedBy.UserObjectId = the subject's object id (found through a graph of a kept run)",
         ),
         Contract(
@@ -334,7 +302,6 @@ CONTRACT: Final[dict[str, Contract]] = {
             (),
             "no public spec; TemplateEntity has no CreatedBy: no creator",
             (AEVA + "template_entity.py (no created_by)",),
-            paging="one object by id",
             rule="fetched because a kept pipeline run names it (properties azureml.pipelineTemplateId)",
         ),
         Contract(
@@ -344,7 +311,6 @@ CONTRACT: Final[dict[str, Contract]] = {
             (),
             "no public spec; DataSourceEntity has no CreatedBy: no creator",
             (AEVA + "data_source_entity.py (no created_by)",),
-            paging="one object by id",
             rule="fetched because a graph of a kept run names it (datasetNodes[].dataSourceId)",
         ),
     )

@@ -7,20 +7,18 @@ Virtual hosts: the first path segment of a request names the Azure host being si
 region answers 404, as do the two defective paths of the source document (`/resourceGroup/` and
 `.../workspaces/{ws}tasks/...`): only the corrected forms are routed.
 
-Paging (parameter names from azure-rest-api-specs, specification/machinelearningservices):
-- ARM lists (resource-manager 2019-11-01): `{value, nextLink}`; nextLink carries `$skipToken` (`$skip`, the
-  spec's own parameter, is accepted too); nextLink is absent on the last page.
-- Run history lists (data-plane runHistory.json 2019-05-01 `Experiments_List`, `Runs_List`): `$top` and
-  `$continuationtoken`; answer `{value, continuationToken, nextLink}`, both null on the last page.
-- Artifacts (artifact.json, `Artifacts_ListInContainer`): `continuationToken`; same answer shape.
-- Notification tasks (no public spec): as run history (`$top`, `$continuationtoken`).
-- Datastores (datastore.json 2019-09-30 `List`): `count` and `continuationToken`; same answer shape;
-  `includeSecret` defaults to true.
-- Model management (modelManagement.json 2019-09-30 `MLModels_ListQuery` etc.): `count` and `$skipToken`;
-  answer `{value, nextLink}`, nextLink absent on the last page.
-Every continuation-style list also accepts the other spelling of its token (`continuationToken` /
-`$continuationtoken`), and every list accepts `$top` as the page size. Tokens are opaque, bound to their list,
-and keyset-based (see state.py).
+Paging, status codes and error bodies follow the HTTP contract table (contract_http.py cites each source):
+- ARM lists: `{value, nextLink}`; nextLink carries `$skipToken` (azureml-core's `$skiptoken`; `$skip`, the
+  2019-11-01 spec's parameter, is accepted too) and is absent on the last page; no page-size parameter.
+- Run history lists (`Experiments_List`, `Runs_List`, `RunMetrics_List`): `$top` and `$continuationtoken`; answer
+  `{value, continuationToken, nextLink}`, both null on the last page. Notification tasks (no public spec): the same.
+- Artifacts (`Artifacts_ListInContainer`): `continuationToken`, no page size; same answer shape.
+- Datastores (`List`): `count` and `continuationToken`; same answer shape; `includeSecret` defaults to true.
+- Model management (`*_ListQuery`): `count` and `$skipToken`; `{value, nextLink}`, nextLink absent at the end.
+Only the contract's parameter names are read (query names case-insensitively): another spelling is an unknown
+parameter and ignored, as a service ignores it (the first page again). Tokens are opaque, bound to their list,
+and keyset-based (see state.py). Errors come in the shape of the answering service (`shape_error`): ARM and run
+history `{"error": {...}}`, model management `ModelErrorResponse`, aether `{"Error": {"Code", "Message"}}`.
 """
 
 from __future__ import annotations
@@ -137,8 +135,11 @@ def model_error_body(status: int, code: str, message: str, details: list[JSON] |
     return {"code": code, "statusCode": status, "message": message, "details": list(details or [])}
 
 
-def as_model_error(response: ApiResponse) -> ApiResponse:
-    """An ARM-style error answer re-shaped as model management answers it (other answers unchanged)."""
+def shape_error(service: str | None, response: ApiResponse) -> ApiResponse:
+    """An ARM-style error answer re-shaped as `service` answers its errors (other answers unchanged): model
+    management's `ModelErrorResponse` (see model_error_body), aether's PascalCase `ErrorResponse`
+    {"Error": {"Code", "Message", "Details"}} (azureml-pipeline-core, _restclients/aeva/models/error_response.py,
+    root_error.py; no public spec); every other service keeps `{"error": {...}}`."""
     body = response.body
     if response.status < 400 or not isinstance(body, dict) or not isinstance(body.get("error"), dict):
         return response
@@ -148,11 +149,14 @@ def as_model_error(response: ApiResponse) -> ApiResponse:
         for d in inner.get("details") or []
         if isinstance(d, dict)
     ]
-    return ApiResponse(
-        response.status,
-        model_error_body(response.status, str(inner.get("code")), str(inner.get("message")), details),
-        response.headers,
-    )
+    code, message = str(inner.get("code")), str(inner.get("message"))
+    if service == "modelmanagement":
+        shaped: JSON = model_error_body(response.status, code, message, details)
+    elif service == "pipelines":
+        shaped = {"Error": {"Code": code, "Message": message, "Details": details}}
+    else:
+        return response
+    return ApiResponse(response.status, shaped, response.headers)
 
 
 @dataclass
@@ -216,11 +220,14 @@ class PagingStyle:
     envelope: str  # "arm": {value, nextLink?}; "continuation": {value, continuationToken, nextLink}
 
 
-ARM_PAGING = PagingStyle(("$skipToken", "$skip"), ("$top",), "arm")
-HISTORY_PAGING = PagingStyle(("$continuationtoken", "continuationToken"), ("$top",), "continuation")
-ARTIFACT_PAGING = PagingStyle(("continuationToken", "$continuationtoken"), ("$top",), "continuation")
-DATASTORE_PAGING = PagingStyle(("continuationToken", "$continuationtoken"), ("count", "$top"), "continuation")
-MMS_PAGING = PagingStyle(("$skipToken",), ("count", "$top"), "arm")
+ARM_PAGING = PagingStyle(("$skipToken", "$skip"), (), "arm")
+HISTORY_PAGING = PagingStyle(("$continuationtoken",), ("$top",), "continuation")
+ARTIFACT_PAGING = PagingStyle(("continuationToken",), (), "continuation")
+DATASTORE_PAGING = PagingStyle(("continuationToken",), ("count",), "continuation")
+MMS_PAGING = PagingStyle(("$skipToken",), ("count",), "arm")
+# A model used by an image or an image used by a service: azureml-core (azureml/core/model.py Model.delete,
+# azureml/core/image/image.py Image.delete) reads 412 with "DeletionRequired": the simulator answers just that.
+IN_USE_STATUS = 412
 
 _WS = (
     r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
@@ -325,20 +332,36 @@ class Api:
         ]
 
     # -- dispatch -----------------------------------------------------------------------------------------
-    def handle(self, req: ApiRequest) -> ApiResponse:
-        parsed = parse_host(req.host)
+    def route_for(self, host: str, path: str) -> tuple[Route, re.Match[str]] | None:
+        """The route that serves `path` (no query) on `host`, and its match."""
+        parsed = parse_host(host)
         if parsed is None:
-            return error(404, "HostNotFound", f"The host '{req.host}' is not simulated here.")
-        domain, req.region = parsed
+            return None
+        domain = parsed[0]
         allowed = {"arm"} if domain == "arm" else REGIONAL_DOMAINS[domain]
         for route in self.routes:
             if route.service not in allowed:
                 continue
-            if route.service == "modelmanagement" and not mms_path_served(domain, req.path):
+            if route.service == "modelmanagement" and not mms_path_served(domain, path):
                 continue
-            match = route.pattern.match(req.path.split("?", 1)[0])
-            if match is None:
-                continue
+            match = route.pattern.match(path)
+            if match is not None:
+                return route, match
+        return None
+
+    def shape(self, host: str, path: str, answer: ApiResponse) -> ApiResponse:
+        """An error answered before routing (401, 429, an injected fault) in the shape of the service at path."""
+        found = self.route_for(host, path.split("?", 1)[0])
+        return shape_error(found[0].service if found else None, answer)
+
+    def handle(self, req: ApiRequest) -> ApiResponse:
+        parsed = parse_host(req.host)
+        if parsed is None:
+            return error(404, "HostNotFound", f"The host '{req.host}' is not simulated here.")
+        req.region = parsed[1]
+        found = self.route_for(req.host, req.path.split("?", 1)[0])
+        if found is not None:
+            route, match = found
             handler = route.methods.get(req.method)
             if handler is None:
                 answer = error(
@@ -346,16 +369,16 @@ class Api:
                 )
             else:
                 answer = self._dispatch(req, route, handler, match)
-            # Model management answers its errors in its own shape (see model_error_body).
-            return as_model_error(answer) if route.service == "modelmanagement" else answer
+            return shape_error(route.service, answer)
         return error(404, "RouteNotFound", f"No resource at {req.method} /{req.host}{req.path}.")
 
     def _dispatch(
         self, req: ApiRequest, route: Route, handler: Callable[..., ApiResponse], match: re.Match[str]
     ) -> ApiResponse:
-        # The model-management operation status (Operations_Get) takes no api-version in the spec, and
-        # azureml-core polls it without one (azureml/core/webservice/webservice.py, _get_operation_state).
-        if route.service in ("arm", "modelmanagement") and handler != self.get_mms_operation:
+        # Only ARM requires an api-version: modelManagement.json 2019-09-30 defines none, and azureml-core sends
+        # none to models, assets, services and operations (azureml/_restclient/operations/ml_models_operations.py
+        # and the like; images send 2018-11-19): model management ignores it.
+        if route.service == "arm":
             problem = self._check_api_version(req)
             if problem is not None:
                 return problem
@@ -881,8 +904,8 @@ class Api:
         if users:
             what = "image(s)" if kind == "models" else "service(s)"
             return error(
-                409,
-                "Conflict",
+                IN_USE_STATUS,
+                "DeletionRequired",
                 f"{MMS_KINDS[kind]} '{id}' cannot be deleted: it is used by {what} {', '.join(users)}.",
                 details=[
                     {

@@ -6,8 +6,9 @@ paging. Around the routes this module adds what a client meets on the way to the
 1. faults on demand (`inject_fault`): an error status, a delay, a connection reset, a truncated body;
 2. authentication: a bearer token from the simulator's issuer for an ARM audience (the Graph audience on the
    `graph.microsoft.com` host, see graph.py), else 401;
-3. throttling: token buckets per (principal, subscription, host), reads and deletes apart (off by default,
-   but the `x-ms-ratelimit-remaining-subscription-*` headers are always sent);
+3. throttling: token buckets per (principal, subscription, host), reads and deletes apart (off by default);
+   ARM answers carry `x-ms-ratelimit-remaining-subscription-*` and a 429 there `Retry-After`, as ARM documents;
+   the data plane sends neither (its contract is silent: the harsher choice, see contract_http.py);
 4. a fixed latency per call, and a request log that never holds a token.
 
 `/_sim/...` is the control API (JSON, no auth, loopback only) for a simulator in another process.
@@ -37,6 +38,7 @@ from devtools.amlsim.fixture import build_tenant
 from devtools.amlsim.graph import GRAPH_HOST, READ_ROLES, GraphDirectory, graph_error
 from devtools.amlsim.identity import ARM_AUDIENCES, GRAPH_AUDIENCES, IdentityEndpoint, TokenError, TokenIssuer
 from devtools.amlsim.routes import (
+    ARM_HOST,
     SERVICE_OPERATION_OUTCOMES,
     Api,
     ApiRequest,
@@ -563,7 +565,10 @@ class Simulator:
     def _throttle(
         self, method: str, principal: str | None, host: str, path: str
     ) -> tuple[str, int, ApiResponse | None]:
-        """(header kind, remaining, 429 answer or None) from the token bucket for this call."""
+        """(header kind, remaining, 429 answer or None) from the token bucket for this call. ARM's 429 is ARM's
+        (`SubscriptionRequestsThrottled` with Retry-After: learn.microsoft.com/azure/azure-resource-manager/
+        management/request-limits-and-throttling); the data plane's names no Retry-After (its contract is silent:
+        the harsher choice, devtools/amlsim/contract_http.py DATA_PLANE_THROTTLING)."""
         kind = "deletes" if method == "DELETE" else "reads" if method in ("GET", "HEAD") else "writes"
         match = _SUBSCRIPTION.search(path)
         subscription = match.group(1).lower() if match else ""
@@ -588,11 +593,14 @@ class Simulator:
             if not rate.enabled:
                 return kind, 0, None
             wait = max(1, math.ceil((1.0 - bucket.tokens) / per_second))
+        if host != ARM_HOST:
+            return kind, 0, error(429, "TooManyRequests", f"The request is being throttled ({kind}).")
         answer = error(
             429,
-            "TooManyRequests",
-            f"The request is being throttled: the {kind} limit for this subscription was reached. "
-            f"Retry after {wait} seconds.",
+            "SubscriptionRequestsThrottled",
+            f"Number of '{kind[:-1]}' requests for subscription '{subscription}' actor '{principal}' exceeded. "
+            f"Please try again after '{wait}' seconds after additional tokens are available. "
+            "Refer to https://aka.ms/arm-throttling",
         )
         answer.headers["Retry-After"] = str(wait)
         return kind, 0, answer
@@ -825,6 +833,7 @@ class _Handler(BaseHTTPRequestHandler):
                     _STATUS_CODES.get(fault.status, "Fault"),
                     f"Injected fault: HTTP {fault.status}.",
                 )
+                answer = sim.api.shape(host, path, answer)
                 if fault.status in (429, 503):
                     answer.headers["Retry-After"] = str(fault.retry_after)
                 entry["status"] = answer.status
@@ -856,17 +865,18 @@ class _Handler(BaseHTTPRequestHandler):
         if parse_host(host) is None:
             return error(404, "HostNotFound", f"The host '{host}' is not simulated here.")
         if refusal is not None:
-            return refusal
-        kind, remaining, throttled = sim._throttle(method, principal, host, path)
-        if throttled is not None:
-            throttled.headers[f"x-ms-ratelimit-remaining-subscription-{kind}"] = "0"
-            return throttled
-        try:
-            with sim._lock:
-                answer = sim.api.handle(ApiRequest(method, host, path, query, principal))
-        except Exception as exc:  # a simulator bug must show as a 500, not as a dropped connection
-            answer = error(500, "InternalServerError", f"Simulator error: {type(exc).__name__}: {exc}")
-        answer.headers[f"x-ms-ratelimit-remaining-subscription-{kind}"] = str(remaining)
+            return sim.api.shape(host, path, refusal)
+        kind, remaining, answer = sim._throttle(method, principal, host, path)
+        if answer is not None:
+            answer = sim.api.shape(host, path, answer)
+        else:
+            try:
+                with sim._lock:
+                    answer = sim.api.handle(ApiRequest(method, host, path, query, principal))
+            except Exception as exc:  # a simulator bug must show as a 500, not as a dropped connection
+                answer = error(500, "InternalServerError", f"Simulator error: {type(exc).__name__}: {exc}")
+        if host == ARM_HOST:  # ARM's remaining-requests headers; no data-plane contract names any
+            answer.headers[f"x-ms-ratelimit-remaining-subscription-{kind}"] = str(remaining)
         return answer
 
     def _graph_answer(

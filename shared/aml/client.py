@@ -389,10 +389,14 @@ def error_fields(body: Any, status: int) -> tuple[str, str]:
     - model management (azure-rest-api-specs, specification/machinelearningservices/data-plane/
       Microsoft.MachineLearningServices/preview/2019-09-30/modelManagement.json, `ModelErrorResponse`, the
       `default` response of every operation there and the `error` of `AsyncOperationStatus`): a top-level
-      `{"code", "statusCode", "message", "details": [{code, message, target}]}`.
+      `{"code", "statusCode", "message", "details": [{code, message, target}]}`;
+    - aether (pipelines; azureml-pipeline-core, _restclients/aeva/models/error_response.py): PascalCase
+      `{"Error": {"Code", "Message", ...}}`.
     Anything else keeps its status as the code and a prefix of the body as the message."""
     if isinstance(body, dict):
         error = body.get("error")
+        if not isinstance(error, dict) and isinstance(body.get("Error"), dict):
+            error = {"code": body["Error"].get("Code"), "message": body["Error"].get("Message")}
         if isinstance(error, dict):
             return str(error.get("code") or f"HTTP{status}"), str(error.get("message") or "")[:500]
         code = body.get("code")

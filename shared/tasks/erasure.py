@@ -22,6 +22,13 @@ from shared.tasks.rules import rule_for, subject_model_ids
 ERASE_ORDER = tuple(sorted((f for f in FAMILIES.values() if f.delete), key=lambda f: f.delete_order))
 
 
+def in_use(exc: AmlError) -> bool:
+    """Whether a refused DELETE means "still used by something": ARM's 409 Conflict, or model management's
+    412 with code DeletionRequired (a model an image packages, an image a service runs: azureml-core
+    core/model.py Model.delete and core/image/image.py Image.delete read exactly that)."""
+    return exc.status == 409 or (exc.status == 412 and exc.code == "DeletionRequired")
+
+
 def run_erase(ctx: TaskContext) -> None:
     """One workspace: for services, images, models, assets (dependents first), list and match the subject's
     objects, then delete each one and read it back until it answers 404. A dry run deletes nothing."""
@@ -145,9 +152,14 @@ def erase_one(ctx: TaskContext, family_name: str, item: dict[str, str]) -> dict[
             None,
             {**sent, "status": exc.status, "error": exc.code},
         )
-        if exc.status != 409:
+        if not in_use(exc):
             raise
-        entry["delete"] = {"status": 409, "at": iso(utcnow()), "error": exc.code, "message": exc.message}
+        entry["delete"] = {
+            "status": exc.status,
+            "at": iso(utcnow()),
+            "error": exc.code,
+            "message": exc.message,
+        }
         entry["outcome"] = (
             "blocked"  # still used by something that is not the subject's: reported, not forced
         )

@@ -179,7 +179,8 @@ def test_dependents_are_deleted_first(stack, fresh):
     order = [last_segment(e) for e in deletes(sim)]
     # alice's own chain: the service uses the image, the image uses the model
     assert order.index("churn-svc-r1") < order.index("churn-img-r1:1") < order.index("churn-r1:1")
-    # Every object refused with 409 is still used by a surviving object; every deleted one was used by none
+    # Every object refused as in use (412 DeletionRequired) is still used by a surviving object; every deleted one
+    # was used by none
     after = sim.snapshot()["workspaces"]
     users: dict[str, set[str]] = {}
     for ws in after:
@@ -188,7 +189,7 @@ def test_dependents_are_deleted_first(stack, fresh):
         for img in ws["families"]["images"]:
             for model_id in img["body"].get("modelIds") or []:
                 users.setdefault(model_id, set()).add(img["id"])
-    conflicts = {last_segment(e) for e in sim.log if e["status"] == 409}
+    conflicts = {last_segment(e) for e in sim.log if e["method"] == "DELETE" and e["status"] == 412}
     assert conflicts >= {"fraud-img-r1:1", "churn-r1:2"}
     assert all(users.get(object_id) for object_id in conflicts)
     removed = {last_segment(e) for e in sim.log if e["method"] == "DELETE" and e["status"] == 200}

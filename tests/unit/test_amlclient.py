@@ -129,7 +129,7 @@ def test_4xx_is_final_and_carries_the_arm_error_code():
     assert len(script.sent) == 1
 
 
-def test_model_management_errors_are_read_in_their_own_top_level_shape():
+def test_model_management_and_aether_errors_are_read_in_their_own_shapes():
     # modelManagement.json 2019-09-30 ModelErrorResponse: {code, statusCode, message, details} at the top
     mms = {
         "code": "Conflict",
@@ -142,11 +142,12 @@ def test_model_management_errors_are_read_in_their_own_top_level_shape():
             (409, mms),
             (404, {"code": "ServiceNotFound", "statusCode": 404, "message": "Service 's' was not found."}),
             (400, {"error": {"code": "BadArm", "message": "arm shape"}}),
+            (404, {"Error": {"Code": "GraphNotFound", "Message": "aether shape"}}),  # pipelines: PascalCase
             (400, {"unexpected": True}),
         ]
     )
     found = []
-    for _ in range(4):
+    for _ in range(5):
         with pytest.raises(AmlError) as err:
             c.request("DELETE", BASE)
         found.append((err.value.status, err.value.code, err.value.message))
@@ -154,6 +155,7 @@ def test_model_management_errors_are_read_in_their_own_top_level_shape():
         (409, "Conflict", "Model 'm:1' is used by image i:1."),
         (404, "ServiceNotFound", "Service 's' was not found."),
         (400, "BadArm", "arm shape"),
+        (404, "GraphNotFound", "aether shape"),
         (400, "HTTP400", '{"unexpected": true}'),
     ]
 

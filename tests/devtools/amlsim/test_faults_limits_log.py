@@ -130,7 +130,7 @@ def test_rate_limit_burst_then_429_then_refill(client: Client, sim: Simulator) -
         "0",
     ]
     throttled = responses[3]
-    assert throttled.json()["error"]["code"] == "TooManyRequests"
+    assert throttled.json()["error"]["code"] == "SubscriptionRequestsThrottled"  # ARM's code
     assert throttled.headers["Retry-After"] == "1"
     # buckets are per subscription and per host: other ones still have budget
     other_sub = client.url(
@@ -147,10 +147,10 @@ def test_rate_limit_burst_then_429_then_refill(client: Client, sim: Simulator) -
 
 def test_deletes_have_their_own_bucket(client: Client, sim: Simulator) -> None:
     sim.set_rate_limit(read_burst=1, read_rate=0.1, delete_burst=2, delete_rate=0.1)
-    model = client.url("modelmanagement", "/api" + ws_path(*R1) + "/models/nope")
+    missing = client.url("arm", ws_path(R1[0], R1[1], "mlw-nope"))  # ARM answers a DELETE of nothing with 204
     assert client.get(ws(client), ARM_VERSION).status_code == 200
     assert client.get(ws(client), ARM_VERSION).status_code == 429
-    deletes = [client.delete(model, ARM_VERSION) for _ in range(3)]
+    deletes = [client.delete(missing, ARM_VERSION) for _ in range(3)]
     assert [d.status_code for d in deletes] == [204, 204, 429]
     assert [d.headers["x-ms-ratelimit-remaining-subscription-deletes"] for d in deletes] == ["1", "0", "0"]
     assert int(deletes[2].headers["Retry-After"]) >= 1

@@ -55,7 +55,9 @@ def test_pipeline_objects_not_found(client: Client) -> None:
     for kind in ("Experiments", "Graphs", "Modules", "Templates", "DataSources"):
         response = client.get(client.url("pipelines", base + f"/{kind}/00000000-0000-0000-0000-000000000000"))
         assert response.status_code == 404
-        assert response.json()["error"]["code"].endswith("NotFound")
+        # aether's ErrorResponse is PascalCase (azureml-pipeline-core, _restclients/aeva/models/error_response.py)
+        assert response.json()["Error"]["Code"].endswith("NotFound")
+        assert "error" not in response.json()
 
 
 def test_discovery_document_names_local_hosts_that_serve_the_data_plane(client: Client) -> None:
