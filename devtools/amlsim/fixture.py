@@ -43,22 +43,18 @@ Demo people (key: what they are for):
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import functools
 import hashlib
 import random
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from devtools.amlsim.ids import guid, timestamp
 from devtools.amlsim.state import JSON, GeneratedCollection, Principal, Record, Tenant, WorkspaceData
 
 DEMO_TENANT_ID = "72f988bf-0000-4000-8000-00000000d5a1"
 FABRIKAM_TENANT_ID = "5f1c2b3a-4d5e-4f60-8a71-92b3c4d5e6f7"
 SUBSCRIPTION_1 = "6d6e2f4a-3c1b-4e8f-9a7d-5b2c1e0f4a01"
 SUBSCRIPTION_2 = "9e8d7c6b-5a49-4382-b1f0-e2d3c4b5a602"
-_NAMESPACE = uuid.UUID("3b241101-e2bb-4255-8caf-4136c566a962")
-_EPOCH = dt.datetime(2024, 1, 8, 9, 0, tzinfo=dt.UTC)
 RUN_SOURCE_PIPELINE = "azureml.PipelineRun"
 
 # (subscription, resource group, workspace, location) of the demo tenant, in creation order.
@@ -68,15 +64,6 @@ DEMO_WORKSPACES: tuple[tuple[str, str, str, str], ...] = (
     (SUBSCRIPTION_1, "rg-production", "mlw-prod-01", "northeurope"),
     (SUBSCRIPTION_2, "rg-analytics", "mlw-analytics", "westeurope"),
 )
-
-
-def guid(*parts: object) -> str:
-    return str(uuid.uuid5(_NAMESPACE, "/".join(str(p) for p in parts)))
-
-
-@functools.lru_cache(maxsize=1 << 16)  # lazily rendered bodies ask for the same times again and again
-def timestamp(minutes: int) -> str:
-    return (_EPOCH + dt.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def fake_secret(*parts: object, size: int = 64) -> str:
