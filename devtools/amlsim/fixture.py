@@ -50,6 +50,7 @@ from typing import Any
 
 from devtools.amlsim.ids import guid, timestamp
 from devtools.amlsim.state import JSON, GeneratedCollection, Principal, Record, Tenant, WorkspaceData
+from devtools.amlsim.v2_demo import mirror_jobs_in_run_history, populate_demo, populate_large
 
 DEMO_TENANT_ID = "72f988bf-0000-4000-8000-00000000d5a1"
 FABRIKAM_TENANT_ID = "5f1c2b3a-4d5e-4f60-8a71-92b3c4d5e6f7"
@@ -965,8 +966,12 @@ def _new_tenant(name: str) -> Tenant:
     return tenant
 
 
-def demo_tenant() -> Tenant:
-    """Two subscriptions, three resource groups in two regions, four workspaces, six people.
+def demo_tenant(
+    *, v2_created_by: str = "upn", jobs_in_run_history: bool = False, foundry: bool = False
+) -> Tenant:
+    """Two subscriptions, three resource groups in two regions, four workspaces, six people; v2 (ARM) resources
+    next to the v1 objects (v2_demo.py). `v2_created_by`: "upn" or "name" (systemData.createdBy as recorded);
+    `jobs_in_run_history`: v2 jobs also appear as v1 runs; `foundry`: a hub and a project in sub 1 / rg-foundry.
 
     Layout (with page_size 5, alice's lists in mlw-research-01 span three pages and interleave with others):
     - sub 1 / rg-research (westeurope): mlw-research-01 (created by alice, by e-mail; the large one),
@@ -1095,7 +1100,20 @@ def demo_tenant() -> Tenant:
     )
     _simple_model_management(b, "a1", an_rotation, models=5, assets=3, images=3, services=2)
     _pipelines(b, "a1", [asmith], template_owner=[asmith], shared_module_owner=erin, shared_source_owner=erin)
+    _demo_v2(tenant, v2_created_by, jobs_in_run_history, foundry)
     return tenant
+
+
+def _demo_v2(tenant: Tenant, created_by: str, jobs_in_run_history: bool, foundry: bool) -> None:
+    """The demo's v2 resources; with `foundry`, first an AI Foundry hub (the application's) and alice's project."""
+    if foundry:
+        tenant.add_resource_group(SUBSCRIPTION_1, "rg-foundry", "westeurope")
+        svc, alice = (tenant.principals["automation"], "full"), (tenant.principals["alice"], "full")
+        WorkspaceBuilder(tenant, SUBSCRIPTION_1, "rg-foundry", "hub-churn", "westeurope", svc, clock=18000)
+        WorkspaceBuilder(tenant, SUBSCRIPTION_1, "rg-foundry", "proj-churn", "westeurope", alice, clock=18500)
+    populate_demo(tenant, created_by)
+    if jobs_in_run_history:
+        mirror_jobs_in_run_history(tenant, experiment_body, run_body)
 
 
 def _populate(
@@ -1346,6 +1364,7 @@ def large_tenant(
     seed: int = 1,
     subject_share: float = 0.0,
     subject: str = "alice",
+    v2_jobs_per_workspace: int = 0,
 ) -> Tenant:
     """A generated tenant for benchmarks: about 20,000 API calls export it all with page size ~100.
 
@@ -1355,6 +1374,7 @@ def large_tenant(
     owners are drawn from `random.Random(seed)`. `subject_share` > 0 makes `subject` a heavy user: each object
     a person creates is theirs with that probability (plus their even share of the rest), so an export of that
     person reads that share of every family's details (0: the same tenant as before, draw for draw).
+    `v2_jobs_per_workspace` > 0 adds v2 resources (v2_demo.populate_large); 0, the default, adds none.
     """
     if not 0.0 <= subject_share <= 1.0:
         raise ValueError("subject_share must be within [0, 1]")
@@ -1444,6 +1464,8 @@ def large_tenant(
             shared_module_owner=pick(),
             shared_source_owner=pick(),
         )
+    if v2_jobs_per_workspace:
+        populate_large(tenant, v2_jobs_per_workspace, seed)
     return tenant
 
 
@@ -1508,8 +1530,7 @@ TENANTS: dict[str, Callable[..., Tenant]] = {"demo": demo_tenant, "large": large
 
 
 def build_tenant(name: str, **params: Any) -> Tenant:
-    """A tenant by name ("demo" takes no parameters; "large" and "bulk" take their function's keyword
-    arguments)."""
+    """A tenant by name, with its function's keyword arguments (demo_tenant, large_tenant, bulk_tenant)."""
     if name not in TENANTS:
         raise ValueError(f"unknown tenant {name!r}; known: {sorted(TENANTS)}")
     return TENANTS[name](**params)
