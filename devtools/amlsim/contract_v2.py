@@ -244,7 +244,7 @@ V2_CONTRACT: Final[dict[str, V2Contract]] = {
             "connections",
             "connections/{name}",
             ("WorkspaceConnections_List", "WorkspaceConnections_Get", "WorkspaceConnections_Delete"),
-            (),
+            ("systemData",),
             "none: `systemData: null` (REC Get-AzMLWorkspaceConnection.Recording.json; the 2026-07-01 get example "
             "has none); sharedUserList not served (content undocumented); credentials not in a GET",
             (

@@ -405,11 +405,9 @@ class V2Api:
 
     @staticmethod
     def _record(ws: WorkspaceData, family: str, path: str) -> Record | None:
-        name = path.split("/", 1)[1] if family in v2.VIEW_FAMILIES else path
-        if family == "datastores":
-            return ws.datastores.get(name)
-        if family == "computes":
-            return ws.computes.get(name)
+        name = path.rsplit("/", 1)[-1]  # a view's record is the v1 object, whose id is its bare name
+        if family in v2.VIEW_FAMILIES:
+            return (ws.datastores if family == "datastores" else ws.computes).get(name)
         return v2.store(ws).collections[family].get(path)
 
     def _remove(self, ws: WorkspaceData, family: str, record: Record) -> None:
