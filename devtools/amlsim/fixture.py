@@ -5,6 +5,7 @@ specification/machinelearningservices): ARM workspaces and computes (resource-ma
 (data-plane runHistory.json: Experiment, Run, RunMetric, CreatedBy), artifacts (artifact.json: Artifact),
 datastores (datastore.json 2019-09-30: DataStore with its storage, data lake, SQL and PostgreSQL sections) and
 model management (modelManagement.json 2019-09-30: Model, Asset, ImageResponseBase, ServiceResponseBase).
+The v2 (ARM) resources next to them are built by v2_demo.py (contract: contract_v2.py).
 
 Identity fields follow devtools/amlsim/contract.py, which cites the source of each one; nothing names a person
 where the contract does not (a kind simulator hides an export that finds nothing on a real tenant):
