@@ -52,6 +52,10 @@ SYSTEM_DATA_FULL: Final = (
 )
 ASSET_VIEWS: Final = ("ActiveOnly", "ArchivedOnly", "All")  # listViewType, default first (openapi.json)
 SCHEDULE_VIEWS: Final = ("EnabledOnly", "DisabledOnly", "All")
+# Operation URLs: locations/{region}/mfeOperationResults/{id} (Location) and computeOperationsStatus/{id} (a
+# compute's Azure-AsyncOperation). The spec names no URL; both are resource types the provider registers (a public
+# list of ARM resource types: locations/mfeOperationResults, mfeOperationsStatus, computeOperationsStatus,
+# workspaceOperationsStatus), and REC New-AzMLWorkspaceCompute shows computeOperationsStatus.
 LRO_LOCATION: Final = "202 + Location + Retry-After; the Location answers 202 until done, then 200"
 LRO_COMPUTE: Final = (
     "202 + Azure-AsyncOperation + Location (Compute_Delete); status {status, percentComplete}"

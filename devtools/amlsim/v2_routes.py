@@ -115,7 +115,6 @@ class V2Api:
                 _WS + "/(?P<segment>connections|datastores)/(?P<name>[^/]+)/list[sS]ecrets", POST=self.secrets
             ),
             route(ops + "mfeOperationResults/(?P<op>[^/]+)", GET=self.operation_result),
-            route(ops + "computeOperationsResults/(?P<op>[^/]+)", GET=self.operation_result),
             route(ops + "computeOperationsStatus/(?P<op>[^/]+)", GET=self.operation_status),
         ]
 
@@ -322,9 +321,7 @@ class V2Api:
         headers = {"Retry-After": str(op.retry_after)}
         if op.family == "computes":  # Compute_Delete: Azure-AsyncOperation and Location (openapi.json)
             headers["Azure-AsyncOperation"] = self._op_url(op, "computeOperationsStatus", version)
-            headers["Location"] = self._op_url(op, "computeOperationsResults", version)
-        else:
-            headers["Location"] = self._op_url(op, "mfeOperationResults", version)
+        headers["Location"] = self._op_url(op, "mfeOperationResults", version)
         return ApiResponse(202, None, headers)
 
     def _advance(self, op: V2Operation) -> None:
