@@ -5,6 +5,7 @@ specification/machinelearningservices): ARM workspaces and computes (resource-ma
 (data-plane runHistory.json: Experiment, Run, RunMetric, CreatedBy), artifacts (artifact.json: Artifact),
 datastores (datastore.json 2019-09-30: DataStore with its storage, data lake, SQL and PostgreSQL sections) and
 model management (modelManagement.json 2019-09-30: Model, Asset, ImageResponseBase, ServiceResponseBase).
+The v2 (ARM) resources next to them are built by v2_demo.py (contract: contract_v2.py).
 
 Identity fields follow devtools/amlsim/contract.py, which cites the source of each one; nothing names a person
 where the contract does not (a kind simulator hides an export that finds nothing on a real tenant):
@@ -43,22 +44,19 @@ Demo people (key: what they are for):
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import functools
 import hashlib
 import random
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from devtools.amlsim.ids import guid, timestamp
 from devtools.amlsim.state import JSON, GeneratedCollection, Principal, Record, Tenant, WorkspaceData
+from devtools.amlsim.v2_demo import mirror_jobs_in_run_history, populate_demo, populate_large
 
 DEMO_TENANT_ID = "72f988bf-0000-4000-8000-00000000d5a1"
 FABRIKAM_TENANT_ID = "5f1c2b3a-4d5e-4f60-8a71-92b3c4d5e6f7"
 SUBSCRIPTION_1 = "6d6e2f4a-3c1b-4e8f-9a7d-5b2c1e0f4a01"
 SUBSCRIPTION_2 = "9e8d7c6b-5a49-4382-b1f0-e2d3c4b5a602"
-_NAMESPACE = uuid.UUID("3b241101-e2bb-4255-8caf-4136c566a962")
-_EPOCH = dt.datetime(2024, 1, 8, 9, 0, tzinfo=dt.UTC)
 RUN_SOURCE_PIPELINE = "azureml.PipelineRun"
 
 # (subscription, resource group, workspace, location) of the demo tenant, in creation order.
@@ -68,15 +66,6 @@ DEMO_WORKSPACES: tuple[tuple[str, str, str, str], ...] = (
     (SUBSCRIPTION_1, "rg-production", "mlw-prod-01", "northeurope"),
     (SUBSCRIPTION_2, "rg-analytics", "mlw-analytics", "westeurope"),
 )
-
-
-def guid(*parts: object) -> str:
-    return str(uuid.uuid5(_NAMESPACE, "/".join(str(p) for p in parts)))
-
-
-@functools.lru_cache(maxsize=1 << 16)  # lazily rendered bodies ask for the same times again and again
-def timestamp(minutes: int) -> str:
-    return (_EPOCH + dt.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def fake_secret(*parts: object, size: int = 64) -> str:
@@ -978,8 +967,12 @@ def _new_tenant(name: str) -> Tenant:
     return tenant
 
 
-def demo_tenant() -> Tenant:
-    """Two subscriptions, three resource groups in two regions, four workspaces, six people.
+def demo_tenant(
+    *, v2_created_by: str = "upn", jobs_in_run_history: bool = False, foundry: bool = False
+) -> Tenant:
+    """Two subscriptions, three resource groups in two regions, four workspaces, six people; v2 (ARM) resources
+    next to the v1 objects (v2_demo.py). `v2_created_by`: "upn" or "name" (systemData.createdBy as recorded);
+    `jobs_in_run_history`: v2 jobs also appear as v1 runs; `foundry`: a hub and a project in sub 1 / rg-foundry.
 
     Layout (with page_size 5, alice's lists in mlw-research-01 span three pages and interleave with others):
     - sub 1 / rg-research (westeurope): mlw-research-01 (created by alice, by e-mail; the large one),
@@ -1108,7 +1101,20 @@ def demo_tenant() -> Tenant:
     )
     _simple_model_management(b, "a1", an_rotation, models=5, assets=3, images=3, services=2)
     _pipelines(b, "a1", [asmith], template_owner=[asmith], shared_module_owner=erin, shared_source_owner=erin)
+    _demo_v2(tenant, v2_created_by, jobs_in_run_history, foundry)
     return tenant
+
+
+def _demo_v2(tenant: Tenant, created_by: str, jobs_in_run_history: bool, foundry: bool) -> None:
+    """The demo's v2 resources; with `foundry`, first an AI Foundry hub (the application's) and alice's project."""
+    if foundry:
+        tenant.add_resource_group(SUBSCRIPTION_1, "rg-foundry", "westeurope")
+        svc, alice = (tenant.principals["automation"], "full"), (tenant.principals["alice"], "full")
+        WorkspaceBuilder(tenant, SUBSCRIPTION_1, "rg-foundry", "hub-churn", "westeurope", svc, clock=18000)
+        WorkspaceBuilder(tenant, SUBSCRIPTION_1, "rg-foundry", "proj-churn", "westeurope", alice, clock=18500)
+    populate_demo(tenant, created_by)
+    if jobs_in_run_history:
+        mirror_jobs_in_run_history(tenant, experiment_body, run_body)
 
 
 def _populate(
@@ -1359,6 +1365,7 @@ def large_tenant(
     seed: int = 1,
     subject_share: float = 0.0,
     subject: str = "alice",
+    v2_jobs_per_workspace: int = 0,
 ) -> Tenant:
     """A generated tenant for benchmarks: about 20,000 API calls export it all with page size ~100.
 
@@ -1368,6 +1375,7 @@ def large_tenant(
     owners are drawn from `random.Random(seed)`. `subject_share` > 0 makes `subject` a heavy user: each object
     a person creates is theirs with that probability (plus their even share of the rest), so an export of that
     person reads that share of every family's details (0: the same tenant as before, draw for draw).
+    `v2_jobs_per_workspace` > 0 adds v2 resources (v2_demo.populate_large); 0, the default, adds none.
     """
     if not 0.0 <= subject_share <= 1.0:
         raise ValueError("subject_share must be within [0, 1]")
@@ -1457,6 +1465,8 @@ def large_tenant(
             shared_module_owner=pick(),
             shared_source_owner=pick(),
         )
+    if v2_jobs_per_workspace:
+        populate_large(tenant, v2_jobs_per_workspace, seed)
     return tenant
 
 
@@ -1521,8 +1531,7 @@ TENANTS: dict[str, Callable[..., Tenant]] = {"demo": demo_tenant, "large": large
 
 
 def build_tenant(name: str, **params: Any) -> Tenant:
-    """A tenant by name ("demo" takes no parameters; "large" and "bulk" take their function's keyword
-    arguments)."""
+    """A tenant by name, with its function's keyword arguments (demo_tenant, large_tenant, bulk_tenant)."""
     if name not in TENANTS:
         raise ValueError(f"unknown tenant {name!r}; known: {sorted(TENANTS)}")
     return TENANTS[name](**params)

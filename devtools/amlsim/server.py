@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from devtools.amlsim import v2
 from devtools.amlsim.fixture import build_tenant
 from devtools.amlsim.graph import GRAPH_HOST, READ_ROLES, GraphDirectory, graph_error
 from devtools.amlsim.identity import ARM_AUDIENCES, GRAPH_AUDIENCES, IdentityEndpoint, TokenError, TokenIssuer
@@ -49,6 +50,7 @@ from devtools.amlsim.routes import (
     parse_host,
 )
 from devtools.amlsim.state import FAMILIES, JSON, Tenant
+from devtools.amlsim.v2_routes import V2Api
 
 FAULT_KINDS = ("status", "delay", "reset", "truncate")
 LINK_KINDS = ("nextLink", "asyncOperation", "location", "discovery", "operationLocation")
@@ -145,6 +147,8 @@ class Simulator:
         self._connections: set[socket.socket] = set()
         self.connections_accepted = 0  # TLS connections opened by clients (keep-alive keeps this low)
         self.api = Api(self)
+        self.v2 = V2Api(self.api)  # the v2 (ARM) families; its routes answer first (v2_routes.py)
+        self.api.routes[0:0] = self.v2.routes()
         self.graph = GraphDirectory(tenant)
 
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -232,6 +236,7 @@ class Simulator:
             self._tenant = tenant
             self.api.operations.clear()
             self.api.service_operations.clear()
+            self.v2.operations.clear()
             self.graph = GraphDirectory(tenant)
 
     def truth(self, person_key: str) -> dict[str, list[str]]:
@@ -252,6 +257,24 @@ class Simulator:
     def truth_by_workspace(self, person_key: str) -> dict[str, dict[str, list[str]]]:
         with self._lock:
             return self._tenant.truth_by_workspace(person_key)
+
+    def truth_v2(self, person_key: str) -> dict[str, list[str]]:
+        """{v2 family: sorted ARM ids} of what `person_key` made (v2.truth); the v1 `truth` leaves them out."""
+        with self._lock:
+            return v2.truth(self._tenant, person_key)
+
+    def reachable_v2(self, person_key: str) -> dict[str, list[str]]:
+        with self._lock:
+            return v2.reachable(self._tenant, person_key)
+
+    def findable_v2(self, person_key: str) -> dict[str, list[str]]:
+        with self._lock:
+            return v2.findable(self._tenant, person_key)
+
+    def erasable_v2(self, person_key: str) -> list[tuple[str, str, str]]:
+        """(workspace id, family, ARM id) of a faithful v2 erasure, in a working order (v2.erasable)."""
+        with self._lock:
+            return v2.erasable(self._tenant, person_key)
 
     def snapshot(self) -> JSON:
         """The full state, deep-copied and JSON-able: every object of every family of every workspace."""
@@ -283,6 +306,13 @@ class Simulator:
                         "location": ws.location,
                         "deleting": ws.deleting,
                         "families": families,
+                        "v2": {
+                            family: [
+                                {"id": v2.resource_id(ws, family, r), "owner": r.owner, "parent": r.parent}
+                                for r in v2.records(ws, family)
+                            ]
+                            for family in v2.V2_FAMILIES
+                        },
                     }
                 )
             state = {
@@ -421,6 +451,22 @@ class Simulator:
             raise ValueError("polls_in_progress and retry_after must be >= 0")
         with self._lock:
             self.lro = LroConfig(int(polls_in_progress), outcome, int(retry_after), int(initial_status))
+
+    def set_v2_lro(
+        self,
+        polls_in_progress: int = 2,
+        outcome: str = "Succeeded",
+        retry_after: int = 1,
+        initial_status: int = 202,
+    ) -> None:
+        """How a v2 DELETE that is long-running answers (jobs, endpoints, deployments, schedules, computes): 200/204
+        at once, or 202 then `polls_in_progress` polls of its Location before `outcome`."""
+        if outcome not in ("Succeeded", "Failed", "Canceled"):
+            raise ValueError("outcome must be Succeeded, Failed or Canceled")
+        if initial_status not in (200, 202, 204) or polls_in_progress < 0 or retry_after < 0:
+            raise ValueError("initial_status must be 200, 202 or 204; polls and retry_after >= 0")
+        with self._lock:
+            self.v2.lro = LroConfig(int(polls_in_progress), outcome, int(retry_after), int(initial_status))
 
     def set_service_lro(
         self,
@@ -637,6 +683,8 @@ class Simulator:
                     return error(404, "PersonNotFound", f"No person with key '{person}'.")
                 if query.get("by") == "workspace":
                     return ApiResponse(200, self.truth_by_workspace(person))
+                if query.get("generation") == "v2":
+                    return ApiResponse(200, self.truth_v2(person))
                 return ApiResponse(200, self.truth(person))
             if action == ("GET", "/_sim/deleted"):
                 return ApiResponse(200, self.deleted_workspaces())
@@ -660,6 +708,9 @@ class Simulator:
             if action == ("POST", "/_sim/lro"):
                 self.set_lro(**payload)
                 return ApiResponse(200, vars(self.lro))
+            if action == ("POST", "/_sim/v2lro"):
+                self.set_v2_lro(**payload)
+                return ApiResponse(200, vars(self.v2.lro))
             if action == ("POST", "/_sim/servicelro"):
                 self.set_service_lro(**payload)
                 return ApiResponse(200, vars(self.service_lro))

@@ -250,6 +250,7 @@ class WorkspaceData:
         self.images = Collection()
         self.services = Collection()
         self.pipeline: dict[str, Collection] = {family: Collection() for family in PIPELINE_FAMILIES}
+        self.v2: Any = None  # its v2 (ARM) resources: a v2.V2Workspace, made on first use
 
     @property
     def arm_id(self) -> str:
