@@ -23,7 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-from devtools.amlsim.contract import ERROR_ARM, IDENTITY_KEYS
+from devtools.amlsim.contract import IDENTITY_KEYS
+from devtools.amlsim.contract_http import ERRORS
 
 V2_API_VERSION: Final = "2026-07-01"
 # The oldest api-version the simulator serves the v2 families at: the first stable one with jobs, assets,
@@ -82,7 +83,7 @@ class V2Contract:
     paging: Paging = field(default_factory=Paging)
     delete: str = SYNC
     statuses: tuple[int, ...] = (200, 204, 400, 404)
-    error_shape: str = ERROR_ARM
+    error_shape: str = ERRORS["arm"].form  # ARM's error body, as for every ARM operation
     rule: str = (
         "systemData.createdBy = the subject's UPN or e-mail (case-insensitive), createdByType User or absent"
     )

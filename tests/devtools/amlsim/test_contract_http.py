@@ -10,6 +10,7 @@ operation, a success status or a service error the scenario never saw.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -235,8 +236,19 @@ def test_every_operation_answers_only_as_its_contract_row_says(client: Client, s
 
 
 def test_the_table_and_the_simulator_serve_the_same_operations(sim: Simulator) -> None:
-    served = {(index, method) for index, route in enumerate(sim.api.routes) for method in route.methods}
+    # The v2 (ARM) families' routes come first and answer against their own table (contract_v2, test_v2.py);
+    # where one of them shadows a v1 route (the workspace and compute lists), it hands v1 api-versions back to the
+    # v1 route: an operation found on a v2 route therefore also counts for the v1 route behind it.
+    first_v1 = len(sim.v2.routes())
+    served = {
+        (index, method)
+        for index, route in enumerate(sim.api.routes)
+        if index >= first_v1
+        for method in route.methods
+    }
     routes = {id(route): index for index, route in enumerate(sim.api.routes)}
+    v1_api = copy.copy(sim.api)
+    v1_api.routes = sim.api.routes[first_v1:]
     hit: set[tuple[int, str]] = set()
     for op in OPERATIONS:
         found_for_op = []
@@ -244,9 +256,10 @@ def test_the_table_and_the_simulator_serve_the_same_operations(sim: Simulator) -
             concrete = re.sub(r"\{[^}]+\}", "x1", path)
             for domain in SERVICES[op.service].domains:
                 host = domain if domain == "management.azure.com" else f"westeurope.{domain}"
-                found = sim.api.route_for(host, concrete)
-                if found is not None and op.method in found[0].methods:
-                    found_for_op.append(routes[id(found[0])])
+                for api in (sim.api, v1_api):
+                    found = api.route_for(host, concrete)
+                    if found is not None and op.method in found[0].methods:
+                        found_for_op.append(routes[id(found[0])])
         assert found_for_op, f"{op.id}: the simulator does not serve it"
         hit |= {(index, op.method) for index in found_for_op}
     assert served - hit == set()  # and no route of the simulator is missing from the table
