@@ -6,7 +6,8 @@ paging. Around the routes this module adds what a client meets on the way to the
 1. faults on demand (`inject_fault`): an error status, a delay, a connection reset, a truncated body;
 2. authentication: a bearer token from the simulator's issuer for an ARM audience (the Graph audience on the
    `graph.microsoft.com` host, see graph.py), else 401;
-3. throttling: token buckets per (principal, subscription, host), reads and deletes apart (off by default);
+3. throttling (throttle.py): token buckets per (principal, subscription, host), reads and deletes apart (off by
+   default);
    ARM answers carry `x-ms-ratelimit-remaining-subscription-*` and a 429 there `Retry-After`, as ARM documents;
    the data plane sends neither (its contract is silent: the harsher choice, see contract_http.py);
 4. a fixed latency per call, and a request log that never holds a token.
@@ -20,7 +21,6 @@ import contextlib
 import copy
 import email.utils
 import json
-import math
 import random
 import re
 import socket
@@ -50,6 +50,7 @@ from devtools.amlsim.routes import (
     parse_host,
 )
 from devtools.amlsim.state import FAMILIES, JSON, Tenant
+from devtools.amlsim.throttle import RateLimit, TokenBuckets
 from devtools.amlsim.v2_routes import V2Api
 
 FAULT_KINDS = ("status", "delay", "reset", "truncate")
@@ -94,23 +95,6 @@ class Fault:
         }
 
 
-@dataclass
-class RateLimit:
-    enabled: bool = False
-    read_burst: int = 250
-    read_rate: float = 25.0
-    delete_burst: int = 200
-    delete_rate: float = 10.0
-
-
-class _Bucket:
-    __slots__ = ("last", "tokens")
-
-    def __init__(self, tokens: float, now: float) -> None:
-        self.tokens = tokens
-        self.last = now
-
-
 class Simulator:
     """A local, faithful stand-in for the Azure Machine Learning REST APIs (ARM and data plane)."""
 
@@ -138,8 +122,7 @@ class Simulator:
         self._faults: list[Fault] = []
         self._fault_counter = 0
         self._rng = random.Random(seed)
-        self._rate = RateLimit()
-        self._buckets: dict[tuple[str, str, str, str], _Bucket] = {}
+        self.buckets = TokenBuckets()  # throttling; its `clock` is time.monotonic unless a test sets one
         self._hostile: set[str] = set()
         self._hostile_base = "https://attacker.invalid"
         self._verified: dict[str, dict[str, Any]] = {}  # token -> claims (see _verify)
@@ -429,11 +412,9 @@ class Simulator:
         """Token buckets per (token principal, subscription, host); refilled continuously."""
         if read_burst < 1 or delete_burst < 1 or read_rate <= 0 or delete_rate <= 0:
             raise ValueError("bursts must be >= 1 and rates > 0")
-        with self._lock:
-            self._rate = RateLimit(
-                enabled, int(read_burst), float(read_rate), int(delete_burst), float(delete_rate)
-            )
-            self._buckets.clear()
+        self.buckets.configure(
+            RateLimit(enabled, int(read_burst), float(read_rate), int(delete_burst), float(delete_rate))
+        )
 
     def set_lro(
         self,
@@ -618,27 +599,11 @@ class Simulator:
         kind = "deletes" if method == "DELETE" else "reads" if method in ("GET", "HEAD") else "writes"
         match = _SUBSCRIPTION.search(path)
         subscription = match.group(1).lower() if match else ""
-        with self._lock:
-            rate = self._rate
-            if kind == "writes":
-                return kind, 1199, None
-            burst, per_second = (
-                (rate.delete_burst, rate.delete_rate)
-                if kind == "deletes"
-                else (rate.read_burst, rate.read_rate)
-            )
-            now = time.monotonic()
-            bucket = self._buckets.setdefault(
-                (principal or "", subscription, host, kind), _Bucket(burst, now)
-            )
-            bucket.tokens = min(float(burst), bucket.tokens + (now - bucket.last) * per_second)
-            bucket.last = now
-            if bucket.tokens >= 1.0:
-                bucket.tokens -= 1.0
-                return kind, int(bucket.tokens), None
-            if not rate.enabled:
-                return kind, 0, None
-            wait = max(1, math.ceil((1.0 - bucket.tokens) / per_second))
+        if kind == "writes":
+            return kind, 1199, None
+        remaining, wait = self.buckets.draw((principal or "", subscription, host, kind))
+        if wait is None:
+            return kind, remaining, None
         if host != ARM_HOST:
             return kind, 0, error(429, "TooManyRequests", f"The request is being throttled ({kind}).")
         answer = error(
@@ -704,7 +669,7 @@ class Simulator:
                 return ApiResponse(200, {"cleared": True})
             if action == ("POST", "/_sim/ratelimit"):
                 self.set_rate_limit(**payload)
-                return ApiResponse(200, vars(self._rate))
+                return ApiResponse(200, vars(self.buckets.limit))
             if action == ("POST", "/_sim/lro"):
                 self.set_lro(**payload)
                 return ApiResponse(200, vars(self.lro))

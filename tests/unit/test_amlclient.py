@@ -17,6 +17,7 @@ from requests.structures import CaseInsensitiveDict
 
 from shared.aml.client import AmlError, AzureMLClient, CallStats, RateLimiter, ThrottledError, with_query
 from shared.core.outbound import AllowList, DisallowedUrlError
+from tests.clock import FakeClock
 
 BASE = "https://management.azure.com/subscriptions/s/providers/x"
 
@@ -201,22 +202,14 @@ def test_with_query_merges_and_replaces():
     assert with_query("https://h/p?a=1&b=2", {"b": "3", "c": "x y"}) == "https://h/p?a=1&b=3&c=x+y"
 
 
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-
 def test_rate_limiter_allows_the_burst_then_paces_at_the_rate():
-    clock = Clock()
+    clock = FakeClock()
     limiter = RateLimiter(read_rate=10, read_burst=5, delete_rate=1, delete_burst=2, clock=clock)
     key = RateLimiter.key("GET", "https://management.azure.com/subscriptions/SUB-1/resourceGroups/rg?x=1")
     assert key == ("sub-1", "management.azure.com", "reads")
     assert [limiter.reserve(key) for _ in range(5)] == [0.0] * 5
     assert limiter.reserve(key) == pytest.approx(0.1)  # the 6th waits for one token at 10/s
-    clock.now += 1.0  # ten tokens' worth of time: the debt is repaid and the bucket refills to its burst
+    clock.advance(1.0)  # ten tokens' worth of time: the debt is repaid and the bucket refills to its burst
     assert limiter.reserve(key) == 0.0
     deletes = RateLimiter.key("DELETE", "https://h.example/api/subscriptions/SUB-1/x")
     assert deletes[2] == "deletes"
@@ -224,7 +217,7 @@ def test_rate_limiter_allows_the_burst_then_paces_at_the_rate():
 
 
 def test_rate_limiter_follows_the_services_remaining_count():
-    limiter = RateLimiter(read_rate=25, read_burst=250, clock=Clock())
+    limiter = RateLimiter(read_rate=25, read_burst=250, clock=FakeClock())
     key = ("s", "management.azure.com", "reads")
     limiter.observe(key, "1")  # other callers used the budget
     assert limiter.reserve(key) == 0.0

@@ -21,22 +21,15 @@ from shared.aml.budget import (
     take,
 )
 from shared.aml.client import RateLimiter
+from tests.clock import FakeClock
 
 KEY = ("sub-1", "westeurope.api.azureml.ms", "reads")
-
-
-class Clock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class ScriptedStore:
     """One bucket per key, leased with `take` at the clock's time; `down` makes every lease fail."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
         self.buckets: dict[tuple[str, str, str], Bucket] = {}
         self.wants: list[int] = []
@@ -147,7 +140,7 @@ def test_the_batch_follows_the_processs_own_call_rate_within_its_cap():
 
 def test_the_limiter_spends_leased_tokens_and_leases_again_only_when_they_are_gone():
     # Given a shared bucket of 20 at 10/s and a limiter that leases from it
-    clock = Clock()
+    clock = FakeClock()
     store = ScriptedStore(clock)
     budget = SharedBudget(store, max_wait=5.0, clock=clock, wall=clock)
     limiter = RateLimiter(read_rate=10, read_burst=20, clock=clock, shared=budget, fallback_instances=4)
@@ -163,7 +156,7 @@ def test_the_limiter_spends_leased_tokens_and_leases_again_only_when_they_are_go
 
 def test_a_refused_lease_answers_a_wait_past_max_wait_and_give_back_balances_it():
     # Given a bucket (10 less a headroom of 1, 10/s) already leased 1 s ahead, the most a caller may wait
-    clock = Clock()
+    clock = FakeClock()
     store = ScriptedStore(clock)
     budget = SharedBudget(store, max_wait=1.0, clock=clock, wall=clock)
     limiter = RateLimiter(read_rate=10, read_burst=10, clock=clock, shared=budget)
@@ -177,13 +170,13 @@ def test_a_refused_lease_answers_a_wait_past_max_wait_and_give_back_balances_it(
     assert budget.stats["refused"] == 1
 
     # Then once the refill has repaid the debt, the next token is one refill step away, with nothing owed
-    clock.now += 1.0
+    clock.advance(1.0)
     assert limiter.reserve(KEY) == pytest.approx(0.1)
 
 
 def test_when_the_shared_budget_fails_the_limiter_falls_back_to_its_share_of_the_bucket():
     # Given a shared budget whose store is down, and 4 instances configured for the fallback
-    clock = Clock()
+    clock = FakeClock()
     store = ScriptedStore(clock)
     store.down = True
     budget = SharedBudget(store, max_wait=5.0, clock=clock, wall=clock, retry_after_failure=30.0)
@@ -197,14 +190,14 @@ def test_when_the_shared_budget_fails_the_limiter_falls_back_to_its_share_of_the
 
     # Then after retry_after_failure the shared budget is tried again, and used once it answers
     store.down = False
-    clock.now += 30.0
+    clock.advance(30.0)
     assert limiter.reserve(KEY) == 0.0
     assert store.buckets[KEY].tokens < 40
     assert budget.stats["leases"] == 1
 
 
 def test_without_a_shared_budget_the_limiter_keeps_its_whole_per_process_buckets():
-    limiter = RateLimiter(read_rate=20, read_burst=40, clock=Clock(), fallback_instances=4)
+    limiter = RateLimiter(read_rate=20, read_burst=40, clock=FakeClock(), fallback_instances=4)
 
     assert limiter.own_limits["reads"] == (20, 40)
     assert [limiter.reserve(KEY) for _ in range(41)][-1] == pytest.approx(0.05)

@@ -55,7 +55,9 @@ def test_control_api_drives_the_simulator(client: Client, sim: Simulator) -> Non
     assert control(client, "DELETE", "log").status_code == 200
     assert sim.log == []
 
-    assert control(client, "POST", "ratelimit", {"read_burst": 1, "read_rate": 0.5}).json()["enabled"] is True
+    assert (
+        control(client, "POST", "ratelimit", {"read_burst": 1, "read_rate": 0.01}).json()["enabled"] is True
+    )
     assert client.get(client.url("arm", ws_path(*R1)), ARM_VERSION).status_code == 200
     assert client.get(client.url("arm", ws_path(*R1)), ARM_VERSION).status_code == 429
     control(client, "POST", "ratelimit", {"enabled": False})

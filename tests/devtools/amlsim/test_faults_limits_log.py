@@ -1,4 +1,7 @@
-"""Injected faults, throttling with token buckets, latency and the request log."""
+"""Injected faults, throttling with token buckets, latency and the request log.
+
+The token buckets run on a FakeClock (the `clock` fixture): refills and Retry-After are asserted exactly. The
+delay fault and the latency are real sleeps, asserted as lower bounds only (load can only make them longer)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import requests
 
 from devtools.amlsim import Simulator, demo_tenant
 from devtools.amlsim.identity import TokenIssuer
+from tests.clock import FakeClock
 
 from .conftest import ARM_VERSION, PROD, R1, Client, ws_path
 
@@ -119,8 +123,16 @@ def test_bad_fault_arguments(sim: Simulator) -> None:
         sim.inject_fault(probability=2.0)
 
 
-def test_rate_limit_burst_then_429_then_refill(client: Client, sim: Simulator) -> None:
-    sim.set_rate_limit(read_burst=3, read_rate=2.0)
+@pytest.fixture
+def clock(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The simulator's token buckets on a clock that moves only when the test says so."""
+    fake = FakeClock()
+    monkeypatch.setattr(sim.buckets, "clock", fake)
+    return fake
+
+
+def test_rate_limit_burst_then_429_then_refill(client: Client, sim: Simulator, clock: FakeClock) -> None:
+    sim.set_rate_limit(read_burst=3, read_rate=0.5)
     responses = [client.get(ws(client), ARM_VERSION) for _ in range(4)]
     assert [r.status_code for r in responses] == [200, 200, 200, 429]
     assert [r.headers["x-ms-ratelimit-remaining-subscription-reads"] for r in responses] == [
@@ -131,7 +143,7 @@ def test_rate_limit_burst_then_429_then_refill(client: Client, sim: Simulator) -
     ]
     throttled = responses[3]
     assert throttled.json()["error"]["code"] == "SubscriptionRequestsThrottled"  # ARM's code
-    assert throttled.headers["Retry-After"] == "1"
+    assert throttled.headers["Retry-After"] == "2"  # a whole token at half a token a second
     # buckets are per subscription and per host: other ones still have budget
     other_sub = client.url(
         "arm", ws_path("9e8d7c6b-5a49-4382-b1f0-e2d3c4b5a602", "rg-analytics", "mlw-analytics")
@@ -141,11 +153,19 @@ def test_rate_limit_burst_then_429_then_refill(client: Client, sim: Simulator) -
         client.get(client.url("experiments", "/history/v1.0" + ws_path(*R1) + "/experiments")).status_code
         == 200
     )
-    time.sleep(0.6)  # 2 tokens a second
-    assert client.get(ws(client), ARM_VERSION).status_code == 200
+    clock.advance(1.0)  # half a token back: still throttled, for the half that is missing
+    half = client.get(ws(client), ARM_VERSION)
+    assert (half.status_code, half.headers["Retry-After"]) == (429, "1")
+    clock.advance(1.0)  # a whole token
+    refilled = client.get(ws(client), ARM_VERSION)
+    assert (refilled.status_code, refilled.headers["x-ms-ratelimit-remaining-subscription-reads"]) == (
+        200,
+        "0",
+    )
+    assert client.get(ws(client), ARM_VERSION).status_code == 429
 
 
-def test_deletes_have_their_own_bucket(client: Client, sim: Simulator) -> None:
+def test_deletes_have_their_own_bucket(client: Client, sim: Simulator, clock: FakeClock) -> None:
     sim.set_rate_limit(read_burst=1, read_rate=0.1, delete_burst=2, delete_rate=0.1)
     missing = client.url("arm", ws_path(R1[0], R1[1], "mlw-nope"))  # ARM answers a DELETE of nothing with 204
     assert client.get(ws(client), ARM_VERSION).status_code == 200
@@ -153,10 +173,15 @@ def test_deletes_have_their_own_bucket(client: Client, sim: Simulator) -> None:
     deletes = [client.delete(missing, ARM_VERSION) for _ in range(3)]
     assert [d.status_code for d in deletes] == [204, 204, 429]
     assert [d.headers["x-ms-ratelimit-remaining-subscription-deletes"] for d in deletes] == ["1", "0", "0"]
-    assert int(deletes[2].headers["Retry-After"]) >= 1
+    assert deletes[2].headers["Retry-After"] == "10"  # one token at a tenth of a token a second
+    clock.advance(10.0)
+    assert client.delete(missing, ARM_VERSION).status_code == 204
+    assert client.get(ws(client), ARM_VERSION).status_code == 200
 
 
-def test_rate_limit_is_off_by_default_but_headers_count_down(client: Client, sim: Simulator) -> None:
+def test_rate_limit_is_off_by_default_but_headers_count_down(
+    client: Client, sim: Simulator, clock: FakeClock
+) -> None:
     sim.set_rate_limit(enabled=False, read_burst=2)
     responses = [client.get(ws(client), ARM_VERSION) for _ in range(4)]
     assert [r.status_code for r in responses] == [200] * 4
@@ -166,6 +191,8 @@ def test_rate_limit_is_off_by_default_but_headers_count_down(client: Client, sim
         "0",
         "0",
     ]
+    clock.advance(1.0)  # 25 a second: full again
+    assert client.get(ws(client), ARM_VERSION).headers["x-ms-ratelimit-remaining-subscription-reads"] == "1"
 
 
 def test_a_pooled_client_reuses_one_connection(client: Client, sim: Simulator) -> None:

@@ -114,4 +114,4 @@ def work(msg: func.QueueMessage, context: func.Context) -> None:
 
 @app.timer_trigger(arg_name="timer", schedule="%FUNCHOST_SAMPLE_SCHEDULE%", use_monitor=False)
 def tick(timer: func.TimerRequest) -> None:
-    record("tick", past_due=timer.past_due, at=time.time())
+    record("tick", past_due=timer.past_due, at=time.time(), status=timer.schedule_status)
