@@ -194,6 +194,9 @@ class ServiceLroConfig:
     polls_in_progress: int = 2
     outcome: str = "Succeeded"  # Succeeded | Failed | Cancelled | TimedOut (AsyncOperationState)
     retry_after: int | None = 1  # None: no Retry-After header (the spec names none)
+    # True: the delete is done at once and its operation record is gone before anyone polls it (the service
+    # keeps operation records for a limited time; the contract does not say how long): Operations_Get is 404
+    forget_operation: bool = False
 
 
 SERVICE_OPERATION_OUTCOMES = ("Succeeded", "Failed", "Cancelled", "TimedOut")
@@ -898,7 +901,10 @@ class Api:
                     config.retry_after,
                     time.time(),
                 )
-                self.service_operations[op.id] = op
+                if config.forget_operation:
+                    collection.remove(id)  # done at once; the operation answers 404 (never stored)
+                else:
+                    self.service_operations[op.id] = op
                 return self._service_accepted(req, op)
         users = self.dependents(found, kind, id)
         if users:

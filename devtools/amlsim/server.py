@@ -455,9 +455,11 @@ class Simulator:
         polls_in_progress: int = 2,
         outcome: str = "Succeeded",
         retry_after: int | None = 1,
+        forget_operation: bool = False,
     ) -> None:
         """How a service DELETE answers: 200 at once, or 202 with an operation that answers NotStarted/Running
-        `polls_in_progress` times before `outcome` (see routes.ServiceLroConfig)."""
+        `polls_in_progress` times before `outcome`, or (forget_operation) 404 because its record has expired
+        while the delete itself is done (see routes.ServiceLroConfig)."""
         if outcome not in SERVICE_OPERATION_OUTCOMES:
             raise ValueError(f"outcome must be one of {SERVICE_OPERATION_OUTCOMES}")
         if initial_status not in (200, 202):
@@ -470,6 +472,7 @@ class Simulator:
                 int(polls_in_progress),
                 outcome,
                 None if retry_after is None else int(retry_after),
+                bool(forget_operation),
             )
 
     def set_hostile_links(

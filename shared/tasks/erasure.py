@@ -210,7 +210,19 @@ def follow_operation(ctx: TaskContext, inflight: dict[str, Any], detail_url: str
     """One poll of a checkpointed operation: wait again while it runs (up to OPERATION_MAX_POLLS), then verify."""
     entry: dict[str, Any] = inflight["entry"]
     operation: dict[str, Any] = entry["operation"]
-    response = ctx.rt.aml.request("GET", inflight["url"], stats=ctx.stats, ok=frozenset({200}))
+    try:
+        response = ctx.rt.aml.request("GET", inflight["url"], stats=ctx.stats, ok=frozenset({200}))
+    except AmlError as exc:
+        if exc.status != 404:
+            raise
+        # The operation's record is gone (the service keeps them for a while only): what happened is read from
+        # the object itself, as after an operation that ended: gone is deleted, still there is still visible.
+        operation.update(status="unknown (operation not found)", polls=int(operation.get("polls") or 0) + 1)
+        operation.update(at=iso(utcnow()), error={"code": exc.code, "message": exc.message})
+        entry["verification"] = verify_gone(ctx, detail_url)
+        entry["outcome"] = "deleted" if entry["verification"]["status"] == 404 else "still visible"
+        ctx.task.checkpoint.pop("operation", None)
+        return entry
     body = getattr(response, "parsed", None) or response.json()
     state = str(body.get("state") or "") if isinstance(body, dict) else ""
     operation.update(status=state or None, polls=int(operation.get("polls") or 0) + 1, at=iso(utcnow()))

@@ -265,6 +265,22 @@ def test_a_service_delete_answering_202_is_polled_to_success_then_verified(stack
             assert "api-version" not in entry.get("query", "")
 
 
+def test_a_service_delete_whose_operation_has_expired_is_judged_by_reading_the_service(stack, fresh):
+    sim = fresh
+    # Given a service DELETE answering 202 whose operation record is gone before the first poll (404)
+    sim.set_service_lro(initial_status=202, retry_after=1, forget_operation=True)
+    ws_id = workspace_id(sim, "mlw-prod-01")
+    (service,) = sim.truth_by_workspace(PERSON)[ws_id]["services"]
+    done = approve_and_wait(stack, submit(stack, erasure(sim, scope={"workspaces": [ws_id]})).json())
+    # Then the task does not fail: the service is read back, and being gone, it is recorded deleted
+    (item,) = [i for i in record_of(stack, done)["items"] if i["family"] == "services"]
+    assert (item["id"], item["delete"]["status"]) == (service, 202)
+    assert item["operation"]["status"] == "unknown (operation not found)"
+    assert item["operation"]["error"]["code"] == "OperationNotFound"
+    assert (item["verification"]["status"], item["outcome"]) == (404, "deleted")
+    assert not [t for t in done.get("errors") or [] if "services" in str(t)]
+
+
 def test_a_service_delete_still_running_after_the_bound_is_pending_not_still_visible(stack, fresh):
     sim = fresh
     # Given a service whose deletion never finishes (only mlw-prod-01's one service of alice is in scope)
