@@ -6,7 +6,8 @@ recovers a soft-deleted workspace (azure-rest-api-specs, stable/2025-12-01/works
 check can observe is whether the workspace answers again (recovered, or re-created under the name). It records
 each observation with its time on the request (links.workspaceErasure) and in the audit trail, and ends: for a
 purge, at the first check that still sees 404; for a soft delete, at the first check after recoverableUntil
-(the service then purges it; that, too, is not observable); at once when the workspace answers again.
+(the service then purges it; that, too, is not observable); at once when the workspace answers again, which also
+turns a `completed` request into `completed_with_errors` with the reason (the erasure no longer holds).
 erasure-record.json itself is not rewritten: its sha-256 is pinned in the manifest and the package.
 """
 
@@ -98,6 +99,8 @@ def recheck_workspace_erasures(rt: Runtime, now: dt.datetime | None = None) -> d
                     request.errors.append(
                         {"task": None, "family": "workspace", "workspace": arm_id, "reason": state["outcome"]}
                     )
+                    if request.status == "completed":  # the erasure record no longer holds: say so
+                        request.status = "completed_with_errors"
                 elif seen["status"] == 404 and state.get("forceToPurge"):
                     state["confirmedAt"] = seen["at"]
                     state["note"] = (

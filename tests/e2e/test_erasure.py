@@ -591,6 +591,7 @@ def test_a_soft_deleted_workspace_that_is_recovered_is_caught_by_the_later_check
     assert follow["checks"][-1]["status"] == 200
     assert follow["outcome"].startswith("visible again")
     assert any(e["workspace"] == arm_id and e["reason"] == follow["outcome"] for e in stored.errors)
+    assert stored.status == "completed_with_errors"  # the request no longer reads as a clean erasure
     [entry] = checks_of(rt, request.id)
     assert entry.details["status"] == 200
 
