@@ -90,6 +90,7 @@ class LocalStack:
             "DSR_ALLOWED_HOSTS": sim_host,
             "DSR_GRAPH_BASE_URL": self.simulator.graph_url,
             "DSR_PSEUDONYM_KEY": secrets.token_urlsafe(32),
+            "DSR_AUDIT_KEY": secrets.token_urlsafe(32),
             "DSR_CALLBACK_ALLOWED_HOSTS": f"127.0.0.1:{self.callback_port}",
             "DSR_CALLBACK_SIGNING_KEY": secrets.token_urlsafe(32),
             "DSR_STATUS_RETRY_AFTER_SECONDS": "1",

@@ -177,7 +177,8 @@ cancel = _decision("cancel")
 
 
 def get_audit(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
-    """`GET /api/v1/requests/{id}/audit`: the request's audit trail and whether its hash chain holds."""
+    """`GET /api/v1/requests/{id}/audit`: the request's audit trail and whether its keyed chain holds
+    (every MAC, every link, and the anchor log outside the table)."""
     request_id = _request_id(req)
     trail = audit.trail(rt)
     entries = trail.entries(request_id)

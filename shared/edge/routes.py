@@ -215,7 +215,7 @@ ROUTES: tuple[Route, ...] = (
         function="get_request_audit",
         handler=http_api.get_audit,
         roles=READ | APPROVE,
-        summary="The request's audit trail and the verification of its hash chain",
+        summary="The request's audit trail and the verification of its keyed chain and anchors",
         tag="audit",
         responses={200: Answer("The entries in order, and whether the chain holds", "AuditView")},
     ),

@@ -257,7 +257,7 @@ ANSWER_SCHEMAS: dict[str, Any] = {
     },
     "AuditEntry": {
         "type": "object",
-        "required": ["seq", "at", "actor", "action", "reason", "details", "prev", "hash"],
+        "required": ["seq", "at", "actor", "action", "reason", "details", "prev", "mac"],
         "properties": {
             "seq": {"type": "integer"},
             "at": {"type": "string"},
@@ -266,7 +266,7 @@ ANSWER_SCHEMAS: dict[str, Any] = {
             "reason": {"type": ["string", "null"]},
             "details": {"type": "object"},
             "prev": {"type": "string"},
-            "hash": {"type": "string"},
+            "mac": {"type": "string"},
         },
     },
     "AuditView": {
@@ -282,6 +282,8 @@ ANSWER_SCHEMAS: dict[str, Any] = {
                     "valid": {"type": "boolean"},
                     "entries": {"type": "integer", "minimum": 0},
                     "head": {"type": ["string", "null"]},
+                    "headSeq": {"type": "integer", "minimum": 0},
+                    "anchored": {"type": "integer", "minimum": 0},
                     "problems": {
                         "type": "array",
                         "items": {
