@@ -269,6 +269,28 @@ ANSWER_SCHEMAS: dict[str, Any] = {
             "mac": {"type": "string"},
         },
     },
+    "SigningKeys": {
+        "type": "object",
+        "required": ["keys"],
+        "properties": {
+            "keys": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["kty", "crv", "x", "y", "kid", "alg"],
+                    "properties": {
+                        "kty": {"const": "EC"},
+                        "crv": {"const": "P-256"},
+                        "x": {"type": "string"},
+                        "y": {"type": "string"},
+                        "kid": {"type": "string"},
+                        "alg": {"const": "ES256"},
+                        "use": {"const": "sig"},
+                    },
+                },
+            }
+        },
+    },
     "AuditView": {
         "type": "object",
         "required": ["requestId", "entries", "verification"],
