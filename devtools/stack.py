@@ -1,5 +1,6 @@
 """The whole local stack in one object: Azurite (keyless), the Azure ML simulator with its managed-identity
-endpoint, and one or more local Functions host processes running function_app.py.
+endpoint, a Key Vault stand-in holding the package signing key (devtools/keyvault.py), and one or more local
+Functions host processes running function_app.py.
 
 The app's settings are exactly the ones it reads in Azure (identity-based storage connection, service base
 URLs, allow-list); only their values point here. `LocalStack.settings` is that environment.
@@ -27,6 +28,7 @@ from devtools.amlsim.fixture import demo_tenant
 from devtools.amlsim.identity import TokenIssuer
 from devtools.azurite import Azurite
 from devtools.certs import ensure_certificate
+from devtools.keyvault import LocalKeyVault
 
 ROOT = Path(__file__).resolve().parent.parent
 TENANT_ID = "72f988bf-0000-4000-8000-00000000d5a1"
@@ -54,6 +56,7 @@ class LocalStack:
     callback_port: int = 0
     simulator: Simulator | None = None
     azurite: Azurite | None = None
+    vault: LocalKeyVault | None = None
     host_processes: list[HostProcess] = field(default_factory=list)
     settings: dict[str, str] = field(default_factory=dict)
     function_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
@@ -72,7 +75,9 @@ class LocalStack:
         )
         self.simulator.start()
         self.azurite = Azurite(cert, key, location=self.azurite_location).start()
+        self.vault = LocalKeyVault(issuer, cert, key).start()
         sim_host = urlsplit(self.simulator.base_url).netloc
+        vault_host = urlsplit(self.vault.base_url).netloc
         urls = self.simulator.service_urls
         self.settings = {
             **self.simulator.identity_environment,
@@ -87,9 +92,11 @@ class LocalStack:
             "DSR_EXPERIMENTS_BASE_URL": urls["experiments"],
             "DSR_MODELMANAGEMENT_BASE_URL": urls["modelmanagement"],
             "DSR_PIPELINES_BASE_URL": urls["pipelines"],
-            "DSR_ALLOWED_HOSTS": sim_host,
+            "DSR_ALLOWED_HOSTS": f"{sim_host},{vault_host}",
             "DSR_GRAPH_BASE_URL": self.simulator.graph_url,
             "DSR_PSEUDONYM_KEY": secrets.token_urlsafe(32),
+            "DSR_AUDIT_KEY": secrets.token_urlsafe(32),
+            "DSR_SIGNING_KEY_ID": self.vault.key_id,
             "DSR_CALLBACK_ALLOWED_HOSTS": f"127.0.0.1:{self.callback_port}",
             "DSR_CALLBACK_SIGNING_KEY": secrets.token_urlsafe(32),
             "DSR_STATUS_RETRY_AFTER_SECONDS": "1",
@@ -166,6 +173,8 @@ class LocalStack:
             self.stop_host(host)
         if self.azurite:
             self.azurite.stop()
+        if self.vault:
+            self.vault.stop()
         if self.simulator:
             self.simulator.stop()
 

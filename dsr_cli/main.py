@@ -3,11 +3,13 @@
     dsr submit export --object-id <guid> --subscription <sub>      prints the request id
     dsr status <id> --watch                                        live progress per endpoint family
     dsr download <id> -o out/                                      package.zip, every sha-256 checked
+    dsr verify <id>.zip --key signing-key.json                     offline: checksums, signatures, chain head
 
 Connection: --url or DSR_API_URL (https://<app>.azurewebsites.net); --function-key or DSR_FUNCTION_KEY (sent
-as x-functions-key) and/or --entra-scope or DSR_API_SCOPE (an Entra ID token from DefaultAzureCredential).
+as x-functions-key) and/or --entra-scope or DSR_API_SCOPE (an Entra ID token from DefaultAzureCredential);
+`verify` needs neither (it reads only the zip and the key file).
 Exit codes: 0 done, 1 an API or network error, 2 a usage error, 3 a watched request ended other than
-`completed`, 4 a downloaded package does not match its manifest.
+`completed`, 4 a package does not match its manifest or its signatures do not hold.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from dsr_cli.client import (
     retry_after_seconds,
 )
 from dsr_cli.progress import Board, ByteProgress, family_lines
-from dsr_cli.verify import verify_package
+from dsr_cli.verify import load_public_key, verify_package
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNFINISHED, EXIT_MISMATCH = 0, 1, 2, 3, 4
 ENV_URL, ENV_KEY, ENV_SCOPE = "DSR_API_URL", "DSR_FUNCTION_KEY", "DSR_API_SCOPE"
@@ -110,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dsr",
         description="Data subject requests for Azure Machine Learning, through the service's HTTP API.",
         epilog="Exit codes: 0 ok, 1 API or network error, 2 usage, 3 the watched request did not complete, "
-        "4 the package does not match its manifest.",
+        "4 the package does not match its manifest or its signatures.",
         parents=[connection],
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -187,6 +189,23 @@ def build_parser() -> argparse.ArgumentParser:
     download = command("download", cmd_download, "download the package zip and verify every file's sha-256")
     download.add_argument("id", type=request_id)
     download.add_argument("-o", "--output", default=".", metavar="DIR", help="directory for <id>.zip")
+
+    verify = command(
+        "verify",
+        cmd_verify,
+        "offline: check a package zip's checksums, the signatures of manifest.json and erasure-record.json, "
+        "and report its audit chain head",
+    )
+    verify.add_argument("package", type=Path, metavar="PACKAGE.zip")
+    verify.add_argument(
+        "--key",
+        type=Path,
+        metavar="FILE",
+        help="the service's public key, a JWK or JWK Set (GET /api/v1/signing-key); without it, the key in "
+        "the package is used, which proves integrity only, not origin",
+    )
+    verify.add_argument("--id", type=request_id, help="the request the package must be of")
+    verify.set_defaults(offline=True)
     return parser
 
 
@@ -208,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2), already printed
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
-        client = client_from(args)
+        client = None if getattr(args, "offline", False) else client_from(args)
         code: int = args.handler(client, args)
         return code
     except UsageError as exc:
@@ -479,6 +498,22 @@ def cmd_download(client: ApiClient, args: argparse.Namespace) -> int:
     size = fetch(link, target, Board(sys.stderr))
     print(f"saved {target} ({size} bytes)")
     result = verify_package(target, args.id)
+    print("\n".join(result.summary()))
+    return EXIT_OK if result.ok else EXIT_MISMATCH
+
+
+def cmd_verify(_client: ApiClient | None, args: argparse.Namespace) -> int:
+    """Offline: no API call. Exit 0 only when every file matches, every document is signed and its signature
+    holds with the key."""
+    key = None
+    if args.key is not None:
+        try:
+            key = load_public_key(args.key)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--key: {exc}") from exc
+    if not args.package.is_file():
+        raise UsageError(f"no such file: {args.package}")
+    result = verify_package(args.package, args.id, public_key=key, require_signature=True)
     print("\n".join(result.summary()))
     return EXIT_OK if result.ok else EXIT_MISMATCH
 

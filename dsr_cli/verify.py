@@ -1,13 +1,21 @@
-"""Check a downloaded package zip against its own manifest.json.
+"""Check a downloaded package zip against its own manifest.json, and the signatures of its documents.
 
 The zip holds `manifest.json`, `erasure-record.json` for erasures, `index.html`, and every JSON Lines file the
 manifest lists: `files[].path` is `<requestId>/<rest>` and the zip entry is `<rest>`. Each listed file must be
 in the zip with the manifest's sha-256 (and size), and so must the erasure record (`erasureRecord.sha256`).
 Entries are hashed as streams: a package of any size is checked in constant memory.
+
+A signed package also holds `manifest.json.jws` and `erasure-record.json.jws` (detached compact JWS, ES256,
+made with the service's Key Vault key) and that key's public part, `signing-key.jwk.json`. The signatures are
+checked with a public key given by the auditor (a JWK or JWK Set file: `GET /api/v1/signing-key`), or else
+with the key in the package, which proves only that the package is whole, not who made it (a warning says so).
+The manifest's `auditChain` (seq and MAC of the last audit entry when it was written; the erasure record carries
+the same) is reported, to compare with the service's audit trail.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import zipfile
@@ -16,8 +24,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
 MANIFEST = "manifest.json"
+ERASURE_RECORD = "erasure-record.json"
+SIGNATURE_SUFFIX = ".jws"
+PUBLIC_KEY = "signing-key.jwk.json"
 CHUNK = 1024 * 1024
+KEY_FROM_PACKAGE_WARNING = (
+    "the public key was taken from the package itself: that proves the package is whole, not who made it; "
+    "give the service's key with --key (GET /api/v1/signing-key)"
+)
 
 
 @dataclass
@@ -28,6 +48,9 @@ class Verification:
     bytes_checked: int = 0
     failures: list[str] = field(default_factory=list)  # "<entry>: why"
     unlisted: list[str] = field(default_factory=list)  # entries the manifest does not list (not checked)
+    signed: list[str] = field(default_factory=list)  # "<document>: <kid>" whose signature verifies
+    warnings: list[str] = field(default_factory=list)
+    chain_head: dict[str, Any] | None = None  # the manifest's auditChain
 
     @property
     def ok(self) -> bool:
@@ -45,6 +68,15 @@ class Verification:
             lines.append(f"  MISMATCH {failure}")
         if self.unlisted:
             lines.append(f"  not listed in the manifest (not checked): {', '.join(sorted(self.unlisted))}")
+        for signed in self.signed:
+            lines.append(f"  signature verified: {signed}")
+        for warning in self.warnings:
+            lines.append(f"  WARNING {warning}")
+        if self.chain_head:
+            lines.append(
+                f"  audit chain head: entry {self.chain_head.get('seq')}, MAC {self.chain_head.get('mac')} "
+                "(compare with GET /api/v1/requests/<id>/audit)"
+            )
         if self.ok:
             lines.append(
                 f"verified: all {len(self.matched)} files match their sha-256 and size "
@@ -72,7 +104,15 @@ def entry_name(request_id: str, path: str) -> str | None:
     return path[len(prefix) :]
 
 
-def verify_package(path: Path, expected_request_id: str | None = None) -> Verification:
+def verify_package(
+    path: Path,
+    expected_request_id: str | None = None,
+    *,
+    public_key: dict[str, Any] | None = None,
+    require_signature: bool = False,
+) -> Verification:
+    """Every file against the manifest; the documents' signatures when the package has them (required with
+    `require_signature`), with `public_key` (a JWK or JWK Set) or else the package's own key (a warning)."""
     result = Verification()
     try:
         archive = zipfile.ZipFile(path)
@@ -120,5 +160,102 @@ def verify_package(path: Path, expected_request_id: str | None = None) -> Verifi
             else:
                 result.matched.append(name)
                 result.bytes_checked += actual_size
+        checked |= _check_signatures(archive, names, result, public_key, require_signature)
         result.unlisted = sorted(n for n in names - checked if not n.endswith("/"))
     return result
+
+
+def _check_signatures(
+    archive: zipfile.ZipFile,
+    names: set[str],
+    result: Verification,
+    public_key: dict[str, Any] | None,
+    required: bool,
+) -> set[str]:
+    """Verify each document's detached JWS; record the chain head. Returns the entries it checked."""
+    documents = [d for d in (MANIFEST, ERASURE_RECORD) if d in names]
+    signatures = {d: d + SIGNATURE_SUFFIX for d in documents if d + SIGNATURE_SUFFIX in names}
+    head = result.manifest.get("auditChain")
+    result.chain_head = head if isinstance(head, dict) else None
+    if ERASURE_RECORD in names:
+        record_head = _json_entry(archive, ERASURE_RECORD).get("auditChain")
+        if record_head != head:
+            result.failures.append(f"{ERASURE_RECORD}: its auditChain differs from the manifest's")
+    if not signatures and not required:
+        return set()
+    keys = _keys(public_key) if public_key is not None else []
+    if public_key is None and PUBLIC_KEY in names:
+        keys = _keys(_json_entry(archive, PUBLIC_KEY))
+        result.warnings.append(KEY_FROM_PACKAGE_WARNING)
+    for document in documents:
+        if document not in signatures:
+            result.failures.append(f"{document}: not signed ({document}{SIGNATURE_SUFFIX} is not in the zip)")
+            continue
+        jws = archive.read(signatures[document]).decode(errors="replace")
+        try:
+            kid = verify_detached(jws, archive.read(document), keys)
+        except ValueError as exc:
+            result.failures.append(f"{document}: signature INVALID ({exc})")
+            continue
+        result.signed.append(f"{document} (key {kid})")
+    return {*signatures.values(), PUBLIC_KEY}
+
+
+def _json_entry(archive: zipfile.ZipFile, name: str) -> dict[str, Any]:
+    try:
+        value = json.loads(archive.read(name))
+    except (ValueError, KeyError, zipfile.BadZipFile):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _keys(jwk_or_set: dict[str, Any]) -> list[dict[str, Any]]:
+    """The JWKs of a JWK or a JWK Set ({keys: [...]})."""
+    keys = jwk_or_set.get("keys") if "keys" in jwk_or_set else [jwk_or_set]
+    return [k for k in keys or [] if isinstance(k, dict)]
+
+
+def load_public_key(path: Path) -> dict[str, Any]:
+    """A JWK or JWK Set file (what GET /api/v1/signing-key answers); ValueError when it is neither."""
+    value = json.loads(path.read_text())
+    if not isinstance(value, dict) or not _keys(value) or not all("kty" in k for k in _keys(value)):
+        raise ValueError(f"{path.name} is not a JWK or a JWK Set")
+    return value
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def verify_detached(jws: str, payload: bytes, keys: list[dict[str, Any]]) -> str:
+    """The `kid` of the key among `keys` that verifies the detached ES256 JWS over `payload` (the header's
+    kid picks it; a single key is used whatever its kid); ValueError naming what does not hold."""
+    parts = jws.strip().split(".")
+    if len(parts) != 3 or parts[1]:
+        raise ValueError("not a detached compact JWS")
+    try:
+        header = json.loads(_unb64(parts[0]))
+        signature = _unb64(parts[2])
+    except ValueError as exc:
+        raise ValueError("its header or signature is not base64url") from exc
+    if not isinstance(header, dict) or header.get("alg") != "ES256":
+        raise ValueError("its algorithm is not ES256")
+    if not keys:
+        raise ValueError("no public key to check it with: give one with --key")
+    matching = [k for k in keys if k.get("kid") == header.get("kid")] or (keys if len(keys) == 1 else [])
+    if not matching:
+        raise ValueError(f"signed with key {header.get('kid')}, which is not among the keys given")
+    key = matching[0]
+    if key.get("kty") != "EC" or key.get("crv") != "P-256" or len(signature) != 64:
+        raise ValueError("the key is not EC P-256, or the signature is not 64 bytes")
+    x, y = (int.from_bytes(_unb64(str(key.get(c, ""))), "big") for c in ("x", "y"))
+    der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
+    data = f"{parts[0]}.{base64.urlsafe_b64encode(payload).rstrip(b'=').decode()}".encode()
+    try:
+        public = ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
+        public.verify(der, data, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError) as exc:
+        raise ValueError(
+            "the signature does not match the document and key (it was changed or forged)"
+        ) from exc
+    return str(key.get("kid") or header.get("kid") or "?")

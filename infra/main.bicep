@@ -63,6 +63,18 @@ param exportRetentionDays int = 30
 @minLength(32)
 param pseudonymKey string
 
+@description('HMAC key of the audit chain (at least 32 characters). Stored in Key Vault; keep it stable across deployments.')
+@secure()
+@minLength(32)
+param auditKey string
+
+@description('Days each version of an audit anchor (container dsr-audit-anchors) is immutable: no one, the app included, can delete or overwrite it before.')
+@minValue(1)
+param auditAnchorRetentionDays int = 2190
+
+@description('DSR_KEY_VAULT_AUDIENCE: audience of the token for Key Vault calls (sign with the package signing key).')
+param keyVaultAudience string = 'https://vault.azure.net/.default'
+
 @description('DSR_CALLBACK_ALLOWED_HOSTS: hosts a request\'s callbackUrl may name (host, host:port, *.suffix), comma-separated; empty = no callback accepted.')
 param callbackAllowedHosts string = ''
 
@@ -127,7 +139,7 @@ param armAudience string = 'https://management.azure.com/.default'
 param useDiscovery bool = true
 
 @description('DSR_ALLOWED_HOSTS: the only hosts the bearer token is sent to (host, host:port, *.suffix), comma-separated.')
-param allowedHosts string = 'management.azure.com,*.experiments.azureml.net,*.modelmanagement.azureml.net,*.aether.ms,*.api.azureml.ms,graph.microsoft.com'
+param allowedHosts string = 'management.azure.com,*.experiments.azureml.net,*.modelmanagement.azureml.net,*.aether.ms,*.api.azureml.ms,graph.microsoft.com,*.vault.azure.net'
 
 @description('DSR_GRAPH_BASE_URL: Microsoft Graph, to resolve a subject to its object id, UPN and e-mail (the identity needs the Graph application permission User.Read.All, granted outside this template); empty = no resolution.')
 param graphBaseUrl string = 'https://graph.microsoft.com'
@@ -250,6 +262,7 @@ module storage 'app/storage.bicep' = {
     tags: tags
     deploymentContainerName: names.deploymentContainer
     exportRetentionDays: exportRetentionDays
+    auditAnchorRetentionDays: auditAnchorRetentionDays
     offboardingQueueName: offboardingQueueName
   }
 }
@@ -273,6 +286,7 @@ module keyVault 'app/keyvault.bicep' = {
     location: location
     tags: tags
     pseudonymKey: pseudonymKey
+    auditKey: auditKey
     callbackSigningKey: callbackSigningKey
   }
 }
@@ -298,6 +312,8 @@ module rbac 'app/rbac.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     keyVaultName: keyVault.outputs.name
     pseudonymKeySecretName: keyVault.outputs.pseudonymKeySecretName
+    auditKeySecretName: keyVault.outputs.auditKeySecretName
+    signingKeyName: keyVault.outputs.signingKeyName
     callbackSigningKeySecretName: keyVault.outputs.callbackSigningKeySecretName
     offboardingQueueName: offboardingQueueName
     offboardingSenderPrincipalIds: offboardingSenderPrincipalIds
@@ -323,6 +339,9 @@ module functionApp 'app/function.bicep' = {
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     pseudonymKeySecretUri: keyVault.outputs.pseudonymKeySecretUri
     callbackSigningKeySecretUri: keyVault.outputs.callbackSigningKeySecretUri
+    auditKeySecretUri: keyVault.outputs.auditKeySecretUri
+    signingKeyId: keyVault.outputs.signingKeyId
+    keyVaultAudience: keyVaultAudience
     callbackAllowedHosts: callbackAllowedHosts
     subnetId: network.outputs.appSubnetId
     maximumInstanceCount: maximumInstanceCount

@@ -32,7 +32,11 @@ STORAGE_AUDIENCE = "https://storage.azure.com"
 # Microsoft Graph (the product asks for `https://graph.microsoft.com/.default`); its tokens carry the application
 # permissions granted to the identity as the `roles` claim, which Graph checks (see graph.py).
 GRAPH_AUDIENCES = frozenset({"https://graph.microsoft.com", "https://graph.microsoft.com/"})
-KNOWN_AUDIENCES = ARM_AUDIENCES | GRAPH_AUDIENCES | {STORAGE_AUDIENCE, STORAGE_AUDIENCE + "/"}
+# Key Vault (the package signing key, devtools/keyvault.py): `https://vault.azure.net/.default`.
+VAULT_AUDIENCES = frozenset({"https://vault.azure.net", "https://vault.azure.net/"})
+KNOWN_AUDIENCES = (
+    ARM_AUDIENCES | GRAPH_AUDIENCES | VAULT_AUDIENCES | {STORAGE_AUDIENCE, STORAGE_AUDIENCE + "/"}
+)
 
 
 def _b64(data: bytes) -> str:

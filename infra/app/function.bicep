@@ -38,6 +38,15 @@ param pseudonymKeySecretUri string
 @description('Versionless URI of the Key Vault secret that holds the callback signing key; empty = callbacks off.')
 param callbackSigningKeySecretUri string
 
+@description('Versionless URI of the Key Vault secret that holds the audit chain key.')
+param auditKeySecretUri string
+
+@description('DSR_SIGNING_KEY_ID: versionless identifier of the Key Vault key that signs the package documents.')
+param signingKeyId string
+
+@description('DSR_KEY_VAULT_AUDIENCE: audience of the token for Key Vault calls.')
+param keyVaultAudience string
+
 @description('Subnet for virtual network integration (delegated to Microsoft.App/environments).')
 param subnetId string
 
@@ -221,6 +230,20 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'DSR_PSEUDONYM_KEY'
           value: '@Microsoft.KeyVault(SecretUri=${pseudonymKeySecretUri})'
+        }
+        // Evidence integrity: the audit chain's HMAC key (a Key Vault reference) and the Key Vault key that
+        // signs manifest.json and erasure-record.json (through Key Vault's `sign`, with the identity's token).
+        {
+          name: 'DSR_AUDIT_KEY'
+          value: '@Microsoft.KeyVault(SecretUri=${auditKeySecretUri})'
+        }
+        {
+          name: 'DSR_SIGNING_KEY_ID'
+          value: signingKeyId
+        }
+        {
+          name: 'DSR_KEY_VAULT_AUDIENCE'
+          value: keyVaultAudience
         }
         {
           name: 'DSR_TASK_TIME_BUDGET_SECONDS'

@@ -18,6 +18,12 @@ param keyVaultName string
 @description('Name of the Key Vault secret that holds the pseudonymisation key.')
 param pseudonymKeySecretName string
 
+@description('Name of the Key Vault secret that holds the audit chain key.')
+param auditKeySecretName string
+
+@description('Name of the Key Vault key that signs the package documents.')
+param signingKeyName string
+
 @description('Name of the Key Vault secret that holds the callback signing key; empty = callbacks off, no secret.')
 param callbackSigningKeySecretName string = ''
 
@@ -40,8 +46,12 @@ var roles = {
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
   // The HR system: add messages to the offboarding queue, nothing else.
   storageQueueDataMessageSender: 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a'
-  // The Key Vault references of DSR_PSEUDONYM_KEY and DSR_CALLBACK_SIGNING_KEY: read those secrets only.
+  // The Key Vault references of DSR_PSEUDONYM_KEY, DSR_AUDIT_KEY and DSR_CALLBACK_SIGNING_KEY: read those
+  // secrets only.
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
+  // The package signing key (DSR_SIGNING_KEY_ID): read its public part and `sign` with it (the key's own
+  // keyOps allow sign and verify only).
+  keyVaultCryptoUser: '12338af0-0e69-4776-bea7-57ae8d297424'
 }
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -61,6 +71,14 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
 
   resource pseudonymKeySecret 'secrets' existing = {
     name: pseudonymKeySecretName
+  }
+
+  resource auditKeySecret 'secrets' existing = {
+    name: auditKeySecretName
+  }
+
+  resource signingKey 'keys' existing = {
+    name: signingKeyName
   }
 }
 
@@ -112,6 +130,28 @@ resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     principalId: principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+  }
+}
+
+// The Key Vault reference of DSR_AUDIT_KEY: that one secret.
+resource auditSecretUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault::auditKeySecret.id, principalId, roles.keyVaultSecretsUser)
+  scope: vault::auditKeySecret
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+  }
+}
+
+// Signing with the package key: scoped to that one key, not the vault.
+resource signingKeyCryptoUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault::signingKey.id, principalId, roles.keyVaultCryptoUser)
+  scope: vault::signingKey
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultCryptoUser)
   }
 }
 

@@ -21,8 +21,13 @@ param offboardingQueueName string
 @minValue(1)
 param exportRetentionDays int
 
+@description('Days each version of an audit anchor blob (container dsr-audit-anchors) stays immutable.')
+@minValue(1)
+param auditAnchorRetentionDays int
+
 // Names the code uses (shared/core/settings.py: PLAN_QUEUE, WORK_QUEUE, FINALIZE_QUEUE, CALLBACK_QUEUE, REQUESTS_TABLE,
-// IDEMPOTENCY_TABLE, EVENTS_TABLE, SUBJECTS_TABLE, AUDIT_TABLE, CALLBACKS_TABLE, BUDGET_TABLE, EXPORT_CONTAINER; the offboarding queue is the setting
+// IDEMPOTENCY_TABLE, EVENTS_TABLE, SUBJECTS_TABLE, AUDIT_TABLE, CALLBACKS_TABLE, BUDGET_TABLE, EXPORT_CONTAINER,
+// AUDIT_ANCHOR_CONTAINER; the offboarding queue is the setting
 // DSR_OFFBOARDING_QUEUE). The poison queues are the host's: a message that failed maxDequeueCount
 // (host.json) times moves to <queue>-poison.
 var queueNames = [
@@ -47,6 +52,7 @@ var tableNames = [
   'DsrBudget'
 ]
 var exportContainerName = 'dsr-exports'
+var auditAnchorContainerName = 'dsr-audit-anchors'
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
@@ -92,6 +98,12 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
 resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
   parent: account
   name: 'default'
+  properties: {
+    // Version-level immutability (the audit anchors) needs blob versioning on the account. Previous versions
+    // of every other block blob are deleted a day after they were replaced (lifecycle rule below), so a
+    // deleted export package does not live on as a version.
+    isVersioningEnabled: true
+  }
 }
 
 resource exportContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
@@ -99,6 +111,30 @@ resource exportContainer 'Microsoft.Storage/storageAccounts/blobServices/contain
   name: exportContainerName
   properties: {
     publicAccess: 'None'
+  }
+}
+
+// The audit anchors (shared/evidence/audit.py): one append blob per request with the head of its audit chain
+// after every entry. Version-level immutability (WORM): a version cannot be deleted or overwritten for
+// auditAnchorRetentionDays, while appends to the append blob are allowed. Lock the policy after the first
+// deployment (docs/security.md, O2): until then an account owner can still shorten or remove it.
+resource auditAnchorContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: auditAnchorContainerName
+  properties: {
+    publicAccess: 'None'
+    immutableStorageWithVersioning: {
+      enabled: true
+    }
+  }
+}
+
+resource auditAnchorPolicy 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = {
+  parent: auditAnchorContainer
+  name: 'default'
+  properties: {
+    immutabilityPeriodSinceCreationInDays: auditAnchorRetentionDays
+    allowProtectedAppendWrites: true
   }
 }
 
@@ -163,6 +199,28 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
             }
           }
         }
+        {
+          // Blob versioning is on for the audit anchors: a replaced or deleted block blob (an export package
+          // purged, the host's state) keeps no previous version past a day. Append blobs (the anchors) are
+          // not block blobs, and their versions are immutable anyway.
+          name: 'delete-previous-versions'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+            }
+            actions: {
+              version: {
+                delete: {
+                  daysAfterCreationGreaterThan: 1
+                }
+              }
+            }
+          }
+        }
       ]
     }
   }
@@ -174,4 +232,5 @@ output blobEndpoint string = account.properties.primaryEndpoints.blob
 output queueEndpoint string = account.properties.primaryEndpoints.queue
 output tableEndpoint string = account.properties.primaryEndpoints.table
 output exportContainerName string = exportContainer.name
+output auditAnchorContainerName string = auditAnchorContainer.name
 output deploymentContainerName string = deploymentContainer.name

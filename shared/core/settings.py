@@ -6,6 +6,8 @@ loudly naming a missing required one. The Bicep deployment sets exactly these (a
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -89,6 +91,14 @@ PACKAGE_RETENTION_DAYS: Final = "DSR_PACKAGE_RETENTION_DAYS"
 # Vault reference in Azure; required only when callbacks are enabled).
 CALLBACK_ALLOWED_HOSTS: Final = "DSR_CALLBACK_ALLOWED_HOSTS"
 CALLBACK_SIGNING_KEY: Final = "DSR_CALLBACK_SIGNING_KEY"
+# Evidence integrity (shared/evidence/audit.py, shared/evidence/signing.py). The HMAC key of the audit chain (a Key
+# Vault reference in Azure; unset = a key derived from DSR_PSEUDONYM_KEY, which only the app holds either). The
+# Key Vault key that signs manifest.json and erasure-record.json (its versionless identifier,
+# https://<vault>.vault.azure.net/keys/<name>; its host must be on DSR_ALLOWED_HOSTS; empty = packages unsigned),
+# and the token audience of Key Vault.
+AUDIT_KEY: Final = "DSR_AUDIT_KEY"
+SIGNING_KEY_ID: Final = "DSR_SIGNING_KEY_ID"
+KEY_VAULT_AUDIENCE: Final = "DSR_KEY_VAULT_AUDIENCE"
 
 DEFAULT_ARM_BASE_URL: Final = "https://management.azure.com"
 DEFAULT_EXPERIMENTS_BASE_URL: Final = "https://{location}.experiments.azureml.net"
@@ -96,6 +106,7 @@ DEFAULT_MODELMANAGEMENT_BASE_URL: Final = "https://{location}.modelmanagement.az
 DEFAULT_PIPELINES_BASE_URL: Final = "https://{location}.aether.ms"
 DEFAULT_ARM_AUDIENCE: Final = "https://management.azure.com/.default"
 DEFAULT_GRAPH_BASE_URL: Final = "https://graph.microsoft.com"
+DEFAULT_KEY_VAULT_AUDIENCE: Final = "https://vault.azure.net/.default"
 GRAPH_AUDIENCE: Final = "https://graph.microsoft.com/.default"
 # The newest stable Microsoft.MachineLearningServices api-version read (azure-rest-api-specs,
 # specification/machinelearningservices/resource-manager/Microsoft.MachineLearningServices/stable/2025-12-01/
@@ -109,6 +120,7 @@ DEFAULT_ALLOWED_HOSTS: Final = ",".join(
         "*.aether.ms",
         "*.api.azureml.ms",
         "graph.microsoft.com",
+        "*.vault.azure.net",
     )
 )
 # `{tenant}` is DSR_TENANT_ID. v2.0 and v1.0 access tokens of the tenant are accepted.
@@ -138,6 +150,9 @@ SUBJECTS_TABLE: Final = "DsrSubjects"
 DEFAULT_OFFBOARDING_QUEUE: Final = "offboarding-events"
 EXPORT_CONTAINER: Final = "dsr-exports"
 AUDIT_TABLE: Final = "DsrAudit"
+# One append blob per request holding the head of its audit chain after every entry (a version-level
+# immutability policy in Azure: infra/app/storage.bicep).
+AUDIT_ANCHOR_CONTAINER: Final = "dsr-audit-anchors"
 BUDGET_TABLE: Final = "DsrBudget"
 CALLBACK_QUEUE: Final = "dsr-callbacks"
 CALLBACKS_TABLE: Final = "DsrCallbacks"
@@ -219,6 +234,9 @@ class Settings:
     package_retention_days: int = 30
     callback_allowed_hosts: tuple[str, ...] = ()
     callback_signing_key: bytes = field(default=b"", repr=False)
+    audit_key: bytes = field(default=b"", repr=False)  # b"" = derived from pseudonym_key (see audit_mac_key)
+    signing_key_id: str = ""
+    key_vault_audience: str = DEFAULT_KEY_VAULT_AUDIENCE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -290,7 +308,18 @@ class Settings:
             package_retention_days=max(1, int(optional(PACKAGE_RETENTION_DAYS, "30"))),
             callback_allowed_hosts=callback_hosts,
             callback_signing_key=required(CALLBACK_SIGNING_KEY).encode() if callback_hosts else b"",
+            audit_key=required(AUDIT_KEY).encode() if env.get(AUDIT_KEY, "").strip() else b"",
+            signing_key_id=env.get(SIGNING_KEY_ID, "").strip().rstrip("/"),
+            key_vault_audience=optional(KEY_VAULT_AUDIENCE, DEFAULT_KEY_VAULT_AUDIENCE),
         )
+
+    @property
+    def audit_mac_key(self) -> bytes:
+        """The HMAC key of the audit chain: DSR_AUDIT_KEY, or one derived from the pseudonym key (another
+        purpose, so another key: HMAC-SHA256(pseudonym key, "dsr-audit-chain"))."""
+        if self.audit_key:
+            return self.audit_key
+        return hmac.new(self.pseudonym_key, b"dsr-audit-chain", hashlib.sha256).digest()
 
     def service_base(self, service: str) -> str:
         """The configured base URL template of an Azure ML service key (see catalog.SERVICES)."""

@@ -29,11 +29,11 @@ from shared.core.errors import (
 )
 from shared.core.model import iso, utcnow
 from shared.core.principal import SYSTEM, Principal, authenticated
-from shared.evidence import audit
+from shared.evidence import audit, signing
 from shared.lifecycle import decisions, intake, retention
 from shared.lifecycle.status import status_view
 from shared.lifecycle.submission import DecisionIn, SubmitIn
-from shared.runtime import Runtime
+from shared.runtime import Runtime, get_runtime
 from shared.storage.links import links
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,8 @@ cancel = _decision("cancel")
 
 
 def get_audit(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
-    """`GET /api/v1/requests/{id}/audit`: the request's audit trail and whether its hash chain holds."""
+    """`GET /api/v1/requests/{id}/audit`: the request's audit trail and whether its keyed chain holds
+    (every MAC, every link, and the anchor log outside the table)."""
     request_id = _request_id(req)
     trail = audit.trail(rt)
     entries = trail.entries(request_id)
@@ -192,6 +193,16 @@ def get_audit(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
         200,
         {"Cache-Control": "no-store"},
     )
+
+
+def get_signing_key(_rt: Runtime | None, req: func.HttpRequest) -> func.HttpResponse:
+    """`GET /api/v1/signing-key`: the public key (a JWK Set) that verifies the signatures of manifest.json and
+    erasure-record.json in the packages (anonymous: a public key is no secret); 404 when packages are not
+    signed."""
+    key = signing.signer(get_runtime())
+    if key is None:
+        raise NotFoundError("packages are not signed here (DSR_SIGNING_KEY_ID is not set)")
+    return json_response({"keys": [key.public_jwk()]}, 200, {"Cache-Control": "public, max-age=300"})
 
 
 def get_package(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:

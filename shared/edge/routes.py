@@ -215,7 +215,7 @@ ROUTES: tuple[Route, ...] = (
         function="get_request_audit",
         handler=http_api.get_audit,
         roles=READ | APPROVE,
-        summary="The request's audit trail and the verification of its hash chain",
+        summary="The request's audit trail and the verification of its keyed chain and anchors",
         tag="audit",
         responses={200: Answer("The entries in order, and whether the chain holds", "AuditView")},
     ),
@@ -250,6 +250,20 @@ ROUTES: tuple[Route, ...] = (
         tag="offboarding",
         parameters=(_query("status", {"type": "string", "enum": list(http_lookup.EVENT_STATUSES)}),),
         responses={200: Answer("The events with that status", SUMMARY_LIST)},
+    ),
+    Route(
+        path="v1/signing-key",
+        method="GET",
+        function="get_signing_key",
+        handler=http_api.get_signing_key,
+        roles=ANONYMOUS,
+        summary="The public key that verifies the packages' signatures",
+        tag="meta",
+        description="Anonymous: no key, no token (a public key). A JWK Set with the EC P-256 key whose "
+        "private part stays in Key Vault; `dsr verify --key` checks a package's manifest.json.jws and "
+        "erasure-record.json.jws with it.",
+        responses={200: Answer("The JWK Set", "SigningKeys")},
+        problems=(404,),
     ),
     Route(
         path="v1/openapi.json",

@@ -1,8 +1,10 @@
 """The downloadable package: one zip blob `<request>/package.zip`, assembled as a block list.
 
 The zip holds `index.html` (a page the data subject can open offline, see shared/evidence/package_html.py),
-`manifest.json`, `erasure-record.json` for erasures, and every JSON Lines file of the manifest under its path
-without the leading `<request>/`.
+`manifest.json`, `erasure-record.json` for erasures, their signatures when packages are signed
+(`manifest.json.jws`, `erasure-record.json.jws` and the public key `signing-key.jwk.json`, see
+shared/evidence/signing.py), and every JSON Lines file of the manifest under its path without the leading
+`<request>/`.
 
 Most files are small and written whole by one task invocation: that task also compresses the file and stages it
 as a block of package.zip (`stage_entry`, called by shared/evidence/package.py), so the package's writer does not read
@@ -12,7 +14,7 @@ whole in memory, whatever the size of the export. The block list is committed on
 written, so a failure leaves the previous package (or none), never a truncated one.
 
 The bytes are deterministic: every entry carries the request's receivedAt as its time, so writing the package
-again gives the same blob.
+again gives the same blob (the signature entries aside: ECDSA signatures are randomized).
 """
 
 from __future__ import annotations
@@ -252,39 +254,43 @@ def write_package(
     erasure_record_bytes: bytes | None,
     *,
     staged: Mapping[str, Mapping[str, Any]] | None = None,
+    signatures: Mapping[str, bytes] | None = None,
     block_bytes: int = BLOCK_BYTES,
 ) -> dict[str, Any]:
     """Write `<request>/package.zip` from the request's manifest and files; return its path and bytes.
 
-    `staged` maps a file's path to the entry a task staged for it (`stage_entry`); every other file is read
-    back and deflated here. Idempotent: writing it again replaces the blob with the same bytes. Raises
+    `signatures` are small entries placed after the manifest and the erasure record (their JWS and the public
+    key, signing.signed_documents). `staged` maps a file's path to the entry a task staged for it
+    (`stage_entry`); every other file is read back and deflated here. Idempotent: writing it again replaces
+    the blob with the same bytes (given the same signatures: an ES256 signature differs each time). Raises
     PackageIntegrityError (and leaves the blob as it was) when a file's size or sha-256 differs from the
     manifest's."""
     staged = dict(staged or {})
     if len(staged) > MAX_BLOCKS:
         staged = {}
+    documents = {MANIFEST_NAME: manifest_bytes, **dict(signatures or {})}
     try:
-        return _write(
-            container, request_id, manifest, manifest_bytes, erasure_record_bytes, staged, block_bytes
-        )
+        return _write(container, request_id, manifest, documents, erasure_record_bytes, staged, block_bytes)
     except HttpResponseError as exc:
         if not staged or getattr(exc, "error_code", None) != "InvalidBlockList":  # set by the storage SDK
             raise
         # A staged entry is gone (uncommitted blocks lapse after a week): read every file back instead.
         log.warning("package of %s: a staged entry had lapsed, every file is read back", request_id)
-        return _write(container, request_id, manifest, manifest_bytes, erasure_record_bytes, {}, block_bytes)
+        return _write(container, request_id, manifest, documents, erasure_record_bytes, {}, block_bytes)
 
 
 def _write(
     container: ContainerClient,
     request_id: str,
     manifest: dict[str, Any],
-    manifest_bytes: bytes,
+    documents: Mapping[str, bytes],
     erasure_record_bytes: bytes | None,
     staged: Mapping[str, Mapping[str, Any]],
     block_bytes: int,
 ) -> dict[str, Any]:
+    """`documents`: manifest.json's bytes under MANIFEST_NAME, then the signature entries."""
     path = package_path(request_id)
+    manifest_bytes = documents[MANIFEST_NAME]
     when = zip_time((manifest.get("request") or {}).get("receivedAt"))
     erasure_record = json.loads(erasure_record_bytes) if erasure_record_bytes is not None else None
     files = [f for f in manifest.get("files", []) if f.get("path")]
@@ -311,6 +317,9 @@ def _write(
     archive.add(MANIFEST_NAME, manifest_bytes)
     if erasure_record_bytes is not None:
         archive.add(ERASURE_RECORD_NAME, erasure_record_bytes)
+    for name, data in documents.items():
+        if name != MANIFEST_NAME:
+            archive.add(name, data)
     for info in files:
         name = names[info["path"]]
         entry = staged.get(info["path"])

@@ -11,7 +11,7 @@ from typing import Any
 
 from shared.core import settings as names
 from shared.core.model import TERMINAL_REQUEST, DsrRequest, Task, WorkspaceRef, utcnow
-from shared.evidence import audit, package_zip
+from shared.evidence import audit, package_zip, signing
 from shared.evidence.manifest import build_erasure_record, build_manifest
 from shared.evidence.package import OutputWriter, json_document
 from shared.lifecycle import deadlines
@@ -133,13 +133,16 @@ def _pipeline_tasks(request: DsrRequest, tasks: list[Task]) -> list[Task]:
 
 
 def _complete(rt: Runtime, request: DsrRequest, tasks: list[Task]) -> str:
-    """Write the erasure record (an erasure), the manifest and the package, and end the request."""
+    """Write the erasure record (an erasure), the manifest and the package, and end the request. Both documents
+    carry the head of the request's audit chain (`auditChain`: seq and MAC of its last entry so far), anchored
+    with them outside the table; when packages are signed, the package holds their signatures."""
     writer = OutputWriter(rt.storage.container)
     record_info = None
     record: dict[str, Any] = {}
     problems: list[dict[str, Any]] = []
+    chain_head = audit.trail(rt).head(request.id)
     if request.type == "erasure":
-        record = build_erasure_record(rt, request, tasks)
+        record = {**build_erasure_record(rt, request, tasks), "auditChain": chain_head}
         record_info = writer.write_json(f"{request.id}/erasure-record.json", record)
         problems = [
             {
@@ -152,16 +155,20 @@ def _complete(rt: Runtime, request: DsrRequest, tasks: list[Task]) -> str:
             if item["outcome"] not in ("deleted", "already gone", "would delete")
             and not gone_outcome(item["outcome"])
         ]
-    manifest = build_manifest(request, tasks, record_info)
+    manifest = {**build_manifest(request, tasks, record_info), "auditChain": chain_head}
     info = writer.write_json(f"{request.id}/manifest.json", manifest)
+    documents = {package_zip.MANIFEST_NAME: json_document(manifest)}
+    if request.type == "erasure":
+        documents[package_zip.ERASURE_RECORD_NAME] = json_document(record)
 
     package = package_zip.write_package(
         rt.storage.container,
         request.id,
         manifest,
-        json_document(manifest),
-        json_document(record) if request.type == "erasure" else None,
+        documents[package_zip.MANIFEST_NAME],
+        documents.get(package_zip.ERASURE_RECORD_NAME),
         staged=staged_entries(tasks),
+        signatures=signing.signed_documents(rt, documents),
     )
     failed = [t for t in tasks if t.status == "failed"]
     errors = [

@@ -163,12 +163,65 @@ def test_storage_is_keyless_and_private() -> None:
 
 def test_export_packages_expire_after_the_retention_parameter() -> None:
     policy = _resources(INFRA / "app" / "storage.bicep")["lifecycle"]["config"]["properties"]["policy"]
-    (rule,) = policy["rules"]
+    rule = {r["name"]: r for r in policy["rules"]}["delete-export-packages"]
 
     assert rule["definition"]["filters"]["prefixMatch"] == ["${exportContainerName}/"]
     assert rule["definition"]["actions"]["baseBlob"]["delete"] == {
         "daysAfterModificationGreaterThan": "exportRetentionDays"
     }
+
+
+def test_audit_anchors_are_append_only_under_a_version_level_immutability_policy() -> None:
+    resources = _resources(INFRA / "app" / "storage.bicep")
+    variables = parse(INFRA / "app" / "storage.bicep")["variables"]
+    container = resources["auditAnchorContainer"]["config"]
+    policy = resources["auditAnchorPolicy"]["config"]
+
+    # The container the code appends anchors to, with version-level WORM (which needs blob versioning)
+    assert variables["auditAnchorContainerName"]["value"] == names.AUDIT_ANCHOR_CONTAINER
+    assert container["name"] == "auditAnchorContainerName"
+    assert container["properties"]["immutableStorageWithVersioning"] == {"enabled": True}
+    assert container["properties"]["publicAccess"] == "None"
+    assert resources["blobService"]["config"]["properties"]["isVersioningEnabled"] is True
+    # Its default policy: every version immutable for the retention parameter; appends to the append blob allowed
+    assert policy["name"] == "default"
+    assert policy["properties"] == {
+        "immutabilityPeriodSinceCreationInDays": "auditAnchorRetentionDays",
+        "allowProtectedAppendWrites": True,
+    }
+    assert parse(INFRA / "main.bicep")["parameters"]["auditAnchorRetentionDays"]["default"] >= 365
+    # Versioning keeps no replaced block blob (a purged export package) past a day; append blobs untouched
+    rules = resources["lifecycle"]["config"]["properties"]["policy"]["rules"]
+    versions = {r["name"]: r for r in rules}["delete-previous-versions"]["definition"]
+    assert versions["filters"] == {"blobTypes": ["blockBlob"]}
+    assert versions["actions"] == {"version": {"delete": {"daysAfterCreationGreaterThan": 1}}}
+
+
+def test_the_package_signing_key_stays_in_key_vault_and_the_app_may_only_sign_with_it() -> None:
+    key = _resources(INFRA / "app" / "keyvault.bicep")["signingKey"]["config"]["properties"]
+
+    # An EC P-256 key (ES256) created in the vault, not exportable, for sign and verify only
+    assert (key["kty"], key["curveName"]) == ("EC", "P-256")
+    assert key["keyOps"] == ["sign", "verify"]
+    assert key["attributes"] == {"enabled": True, "exportable": False}
+    # The identity holds Key Vault Crypto User on that key alone, and no other role on keys or the vault
+    rbac = _resources(INFRA / "app" / "rbac.bicep")
+    crypto = rbac["signingKeyCryptoUser"]["config"]
+    assert _nested(crypto["scope"]) == ("vault", "signingKey")
+    assert '"operand_2": "keyVaultCryptoUser"' in json.dumps(crypto["properties"]["roleDefinitionId"])
+    roles = parse(INFRA / "app" / "rbac.bicep")["variables"]["roles"]["value"]
+    assert roles["keyVaultCryptoUser"] == "12338af0-0e69-4776-bea7-57ae8d297424"
+    scopes = [r["config"]["scope"] for r in rbac.values() if r["type"].endswith("roleAssignments")]
+    assert "vault" not in scopes
+    assert sum(json.dumps(r["config"]).count("keyVaultCryptoUser") > 0 for r in rbac.values()) == 1
+    # The audit key secret is read by the identity (its Key Vault reference), as the pseudonym key is
+    assert _nested(rbac["auditSecretUser"]["config"]["scope"]) == ("vault", "auditKeySecret")
+
+
+def _nested(expression: Any) -> tuple[str, str]:
+    """`parent::child` as pycep parses it."""
+    operands = expression["operator"]["operands"]
+    return operands["operand_1"], operands["operand_2"]
 
 
 def test_function_app_runs_flex_consumption_python_as_the_code_expects() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.infra.bicep import (
     MAIN_BICEP,
     PLATFORM_SETTINGS,
@@ -85,6 +87,17 @@ def test_pseudonym_key_is_a_key_vault_reference() -> None:
     assert (
         bicep_app_settings()["DSR_PSEUDONYM_KEY"] == "@Microsoft.KeyVault(SecretUri=${pseudonymKeySecretUri})"
     )
+
+
+def test_audit_key_is_a_key_vault_reference_and_the_signing_key_a_key_vault_key() -> None:
+    settings = bicep_app_settings()
+    params = parse(MAIN_BICEP)["modules"]["functionApp"]["config"]["params"]
+
+    assert settings["DSR_AUDIT_KEY"] == "@Microsoft.KeyVault(SecretUri=${auditKeySecretUri})"
+    assert "auditKeySecretUri" in json.dumps(params["auditKeySecretUri"])
+    assert settings["DSR_SIGNING_KEY_ID"] == "signingKeyId"
+    assert "signingKeyId" in json.dumps(params["signingKeyId"])
+    assert "keyVault" in json.dumps(params["signingKeyId"])
 
 
 def test_application_insights_uses_entra_authentication() -> None:

@@ -36,3 +36,25 @@ def test_an_unresolved_key_vault_reference_is_never_used_as_the_key():
     }
     with pytest.raises(UnresolvedReferenceError, match=names.PSEUDONYM_KEY):
         Settings.from_env(env)
+
+
+def test_the_audit_key_is_its_own_setting_or_derived_from_the_pseudonym_key():
+    derived = Settings.from_env(BASE).audit_mac_key
+    # Unset: a key of its own derived from the pseudonym key (never the pseudonym key itself)
+    assert len(derived) == 32
+    assert derived != BASE[names.PSEUDONYM_KEY].encode()
+    assert Settings.from_env({**BASE, names.PSEUDONYM_KEY: "j" * 40}).audit_mac_key != derived
+    # Set: that key
+    assert Settings.from_env({**BASE, names.AUDIT_KEY: "a" * 40}).audit_mac_key == b"a" * 40
+    # An unresolved Key Vault reference is refused, as for every secret
+    reference = "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/a/)"
+    with pytest.raises(UnresolvedReferenceError, match=names.AUDIT_KEY):
+        Settings.from_env({**BASE, names.AUDIT_KEY: reference})
+
+
+def test_packages_are_signed_only_with_a_configured_key_vault_key():
+    assert Settings.from_env(BASE).signing_key_id == ""
+    assert "*.vault.azure.net" in Settings.from_env(BASE).allowed_hosts
+    key = "https://kv-dsr.vault.azure.net/keys/dsr-package-signing"
+    signed = Settings.from_env({**BASE, names.SIGNING_KEY_ID: key + "/"})
+    assert (signed.signing_key_id, signed.key_vault_audience) == (key, "https://vault.azure.net/.default")

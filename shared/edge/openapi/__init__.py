@@ -257,7 +257,7 @@ ANSWER_SCHEMAS: dict[str, Any] = {
     },
     "AuditEntry": {
         "type": "object",
-        "required": ["seq", "at", "actor", "action", "reason", "details", "prev", "hash"],
+        "required": ["seq", "at", "actor", "action", "reason", "details", "prev", "mac"],
         "properties": {
             "seq": {"type": "integer"},
             "at": {"type": "string"},
@@ -266,7 +266,29 @@ ANSWER_SCHEMAS: dict[str, Any] = {
             "reason": {"type": ["string", "null"]},
             "details": {"type": "object"},
             "prev": {"type": "string"},
-            "hash": {"type": "string"},
+            "mac": {"type": "string"},
+        },
+    },
+    "SigningKeys": {
+        "type": "object",
+        "required": ["keys"],
+        "properties": {
+            "keys": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["kty", "crv", "x", "y", "kid", "alg"],
+                    "properties": {
+                        "kty": {"const": "EC"},
+                        "crv": {"const": "P-256"},
+                        "x": {"type": "string"},
+                        "y": {"type": "string"},
+                        "kid": {"type": "string"},
+                        "alg": {"const": "ES256"},
+                        "use": {"const": "sig"},
+                    },
+                },
+            }
         },
     },
     "AuditView": {
@@ -282,6 +304,8 @@ ANSWER_SCHEMAS: dict[str, Any] = {
                     "valid": {"type": "boolean"},
                     "entries": {"type": "integer", "minimum": 0},
                     "head": {"type": ["string", "null"]},
+                    "headSeq": {"type": "integer", "minimum": 0},
+                    "anchored": {"type": "integer", "minimum": 0},
                     "problems": {
                         "type": "array",
                         "items": {
