@@ -1,4 +1,4 @@
-"""The product's code stays small enough to read: no module of shared/ (or function_app.py) over 500 lines, no
+"""The product's code stays small enough to read: no module of shared/, dsr_cli/ or function_app.py over 500 lines, no
 function over 80 lines. Data tables (the route table, the endpoint catalog) are module-level values, not
 functions, so they are not limited here."""
 
@@ -8,7 +8,11 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = [*sorted((ROOT / "shared").rglob("*.py")), ROOT / "function_app.py"]
+MODULES = [
+    *sorted((ROOT / "shared").rglob("*.py")),
+    *sorted((ROOT / "dsr_cli").glob("*.py")),
+    ROOT / "function_app.py",
+]
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
 
