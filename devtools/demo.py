@@ -158,7 +158,10 @@ def export_step(stack: LocalStack, person: Any, subscriptions: list[str]) -> boo
         path = entry["path"].split("/", 1)[1]
         print(f"  {path:<96} {entry['records']:>7}  {entry['sha256'][:16]}...")
     print(f"  ... and {len(files) - shown} more, all listed in manifest.json")
-    print("\n  Records per family: " + ", ".join(f"{f} {n}" for f, n in sorted(report.records.items())))
+    v1 = {f: n for f, n in report.records.items() if not f.startswith("v2:")}
+    v2 = {f.removeprefix("v2:"): n for f, n in report.records.items() if f.startswith("v2:")}
+    print("\n  Records per family (v1 procedure): " + ", ".join(f"{f} {n}" for f, n in sorted(v1.items())))
+    print("  Records per v2 (ARM) family: " + ", ".join(f"{f} {n}" for f, n in sorted(v2.items())))
     calls = [e for e in stack.simulator.log if not e["path"].startswith("/_sim")]
     print(f"  Azure ML API calls: {len(calls)}; package: {downloads.relative_to(ROOT)}/{request_id}.zip")
     differences = report.compare(

@@ -152,3 +152,16 @@ def test_display_name_creators_export_only_what_the_rules_find_and_say_so(stack,
         "v2_datastores",
     } <= undecided
     assert "jobs" in undecided  # bob's and carol's jobs name display names too, and are not her runs
+
+
+def test_hub_and_project_workspaces_are_walked_like_any_workspace(stack, sim, reseed):
+    # Given an AI Foundry hub (the application's) and alice's project in a resource group of their own
+    reseed(demo_tenant(foundry=True))
+    view = run_export(stack, export_body(sim))
+    assert view["status"] == "completed", view["errors"]
+    report = read_package(container_client(stack), view["id"])
+    # Then the scope walk found both, and her project's jobs and model are in the package with the rest
+    assert report.compare(expected_export(sim, "alice")) == {}
+    project = [i for i in report.ids[V2 + "jobs"] if "/workspaces/proj-churn/" in i.lower()]
+    assert [p.rsplit("/", 1)[-1] for p in project] == ["proj-finetune-churn"]
+    assert any("/workspaces/proj-churn/" in i.lower() for i in report.ids[V2 + "model_versions"])
