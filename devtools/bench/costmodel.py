@@ -137,7 +137,7 @@ def v2_calls(tenant: Tenant, ws: WorkspaceData, subject: str, page: int) -> int:
     for job in v2.records(ws, "jobs"):
         props = job.body()["properties"]
         if f"{ws.arm_id}/{job.id}" in mine and props.get("jobType") == "Pipeline":
-            runs = ws.runs.get(props["experimentName"], [])
+            runs = ws.runs.get(props["experimentName"]) or ()
             calls += pages(len(runs), page) + len(v2.children(ws, "child_jobs", job.id))
     return calls
 
