@@ -450,6 +450,13 @@ NOT_ERASABLE: Final = (
         "why": "No delete endpoint in this procedure.",
         "manual_step": _WHOLE_WORKSPACE_ONLY,
     },
+    {
+        "what": "v2 (ARM) objects: jobs, registered assets, online and batch endpoints and deployments, schedules, "
+        "connections, v2 datastores, compute instances",
+        "why": "This version exports them (and lists them in a dry run) but does not delete them yet.",
+        "manual_step": "After the export, delete them in the studio or with `az ml <kind> delete`, dependents "
+        "first: schedules, deployments, endpoints, jobs, versions, containers.",
+    },
     NOT_COVERED[2],  # dataset contents live in the connected storage
     NOT_COVERED[0],  # telemetry
     NOT_COVERED[1],  # Designer drafts
