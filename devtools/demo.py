@@ -22,7 +22,7 @@ import requests
 from azure.identity import ManagedIdentityCredential
 from azure.storage.blob import ContainerClient
 
-from devtools.package_check import read_package
+from devtools.package_check import expected_export, read_package
 from devtools.stack import APP_CLIENT_ID, ROOT, LocalStack
 from dsr_cli import main as cli
 
@@ -158,10 +158,15 @@ def export_step(stack: LocalStack, person: Any, subscriptions: list[str]) -> boo
         path = entry["path"].split("/", 1)[1]
         print(f"  {path:<96} {entry['records']:>7}  {entry['sha256'][:16]}...")
     print(f"  ... and {len(files) - shown} more, all listed in manifest.json")
-    print("\n  Records per family: " + ", ".join(f"{f} {n}" for f, n in sorted(report.records.items())))
+    v1 = {f: n for f, n in report.records.items() if not f.startswith("v2:")}
+    v2 = {f.removeprefix("v2:"): n for f, n in report.records.items() if f.startswith("v2:")}
+    print("\n  Records per family (v1 procedure): " + ", ".join(f"{f} {n}" for f, n in sorted(v1.items())))
+    print("  Records per v2 (ARM) family: " + ", ".join(f"{f} {n}" for f, n in sorted(v2.items())))
     calls = [e for e in stack.simulator.log if not e["path"].startswith("/_sim")]
     print(f"  Azure ML API calls: {len(calls)}; package: {downloads.relative_to(ROOT)}/{request_id}.zip")
-    differences = report.compare(stack.simulator.reachable(DEMO_PERSON))  # what the contract lets it find
+    differences = report.compare(
+        expected_export(stack.simulator, DEMO_PERSON)
+    )  # what the contract lets it find
     print(
         f"  Checked against the simulator's ground truth: {differences or 'equal (that person, nobody else)'}"
     )

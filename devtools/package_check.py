@@ -25,6 +25,23 @@ TRUTH_FAMILY = {
     "assets": "assets",
     "images": "images",
     "services": "services",
+    # The v2 (ARM) families, by the simulator's v2 family names (devtools/amlsim/v2.py), as `v2:<family>`.
+    **{
+        family: f"v2:{family}"
+        for family in (
+            "jobs",
+            "child_jobs",
+            *(
+                f"{kind}_{part}"
+                for kind in ("model", "data", "environment", "component", "code")
+                for part in ("containers", "versions")
+            ),
+            *(f"{kind}_{part}" for kind in ("online", "batch") for part in ("endpoints", "deployments")),
+            "schedules",
+            "connections",
+        )
+    },
+    "v2_datastores": "v2:datastores",
 }
 PIPELINE_TRUTH = {
     "E23": "pipeline_experiments",
@@ -54,6 +71,21 @@ ID_FIELDS_BY_FAMILY: dict[str, tuple[str, ...]] = {
     "tasks": ("id",),
     "datastores": ("name",),
 }
+
+
+def contract_expectation(v1: dict[str, list[str]], v2: dict[str, list[str]]) -> dict[str, list[str]]:
+    """What a faithful export holds, by truth family, from the simulator's v1 and v2 answers for one person (its
+    `reachable`, or `findable`): the v1 families, the compute family as read at the v2 api-version (where a
+    compute instance names its assigned user), and every other v2 family as `v2:<family>`."""
+    expected = dict(v1)
+    expected["computes"] = v2["computes"]
+    expected.update({f"v2:{family}": ids for family, ids in v2.items() if family != "computes"})
+    return expected
+
+
+def expected_export(simulator: Any, person: str) -> dict[str, list[str]]:
+    """contract_expectation of what the simulator's contract rules attribute to `person` (v1 and v2)."""
+    return contract_expectation(simulator.reachable(person), simulator.reachable_v2(person))
 
 
 @dataclass

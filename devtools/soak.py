@@ -30,7 +30,7 @@ from typing import Any
 import requests
 
 from devtools.demo import container_client, erasure_record, status, submit
-from devtools.package_check import read_package
+from devtools.package_check import expected_export, read_package
 from devtools.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,7 +135,7 @@ def run(
             stack.apply_environment()
             sim = stack.simulator
             assert sim is not None
-            truths = {key: sim.reachable(key) for key in EXPORTERS}  # what the contract lets it find
+            truths = {key: expected_export(sim, key) for key in EXPORTERS}  # what the contract lets it find
             before = _objects(sim.snapshot())
             # What a faithful erasure may delete: the contract's attribution (an asset of her run, an image of
             # only her models), not the fixture's owner annotation, which no API shows.

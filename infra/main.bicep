@@ -51,6 +51,9 @@ param workspacePurge bool = true
 @description('DSR_ARM_WORKSPACE_DELETE_API_VERSION: api-version of the workspace DELETE (D1); forceToPurge needs 2024-04-01 or later.')
 param armWorkspaceDeleteApiVersion string = '2025-12-01'
 
+@description('DSR_ARM_V2_API_VERSION: api-version of the v2 (ARM) families under a workspace (jobs, assets, endpoints, schedules, connections, v2 datastores) and of the compute family.')
+param armV2ApiVersion string = '2026-07-01'
+
 // ---- Data protection ----
 
 @description('Days an export package is kept in container dsr-exports before the lifecycle rule deletes it.')
@@ -366,6 +369,7 @@ module functionApp 'app/function.bicep' = {
     deleteVerifyAttempts: deleteVerifyAttempts
     workspacePurge: workspacePurge
     armWorkspaceDeleteApiVersion: armWorkspaceDeleteApiVersion
+    armV2ApiVersion: armV2ApiVersion
     offboardingQueueName: offboardingQueueName
     offboardingScope: offboardingScope
     offboardingAutoApprove: offboardingAutoApprove

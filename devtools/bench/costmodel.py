@@ -16,6 +16,11 @@ workspace, summed over the workspaces in scope):
               + sum over kept runs r of ceil(A_r / p)                               E10
     pipelines   every pipeline object named by a pipeline run (anyone's), plus the modules and data sources
                 of those graphs                        E23-E27, one read each
+    v2          sum over the 11 v2 lists (jobs, 5 asset kinds' containers, online and batch endpoints, schedules,
+                connections, v2 datastores) of ceil(N / p)                    V1, V3, ..., V35 (ARM)
+              + for every container or endpoint, ceil(versions or deployments / p)
+              + for each of the subject's pipeline jobs, ceil(R_x / p) of its experiment + one read per child
+                                                       run history lists child jobs (E6), V2 reads each
     rules       2 x (ceil(X / p) + sum over x of ceil(R_x / p)) + ceil(N_models / p)
                                                        the notification-task and asset tasks list the subject's
                                                        runs (E5, E6), the image task her models (E15): the
@@ -24,7 +29,7 @@ workspace, summed over the workspaces in scope):
 k_f counts what the contract lets the product attribute to the subject (state.reachable_in), not the owner
 annotation.
 
-The floor, for a workspace where the subject has nothing: 2 + 8 + X calls (X experiments, lists of one
+The floor, for a workspace where the subject has nothing: 2 + 8 + 11 + X calls (X experiments, lists of one
 page): listing every experiment's runs is what searching a workspace costs, because the subject's runs can
 sit in anyone's experiment. Everything else grows with what the subject has.
 """
@@ -34,10 +39,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from devtools.amlsim.state import Tenant, reachable_in
+from devtools.amlsim import v2
+from devtools.amlsim.state import Tenant, WorkspaceData, reachable_in
 
 FAMILY_LISTS = ("computes", "experiments", "tasks", "datastores", "models", "assets", "images", "services")
 DETAILED = ("computes", "tasks", "datastores", "models", "assets", "images", "services")
+# The v2 lists one export reads per workspace, and the nested lists read per container or endpoint.
+V2_LISTS = ("jobs", *(f"{a}_containers" for a in v2.ASSETS), "online_endpoints", "batch_endpoints")
+V2_LISTS += ("schedules", "connections", "datastores")
+V2_NESTED = {f"{a}_containers": f"{a}_versions" for a in v2.ASSETS} | {
+    "online_endpoints": "online_deployments",
+    "batch_endpoints": "batch_deployments",
+}
 PIPELINE_PROPS = {"azureml.graphId": "graph", "azureml.pipelineTemplateId": "template"}
 
 
@@ -48,7 +61,16 @@ def pages(n: int, page: int) -> int:
 
 def predict_calls(tenant: Tenant, subject: str, page: int) -> dict[str, int]:
     """The formula above, evaluated on a simulated tenant from its ground truth (the owner annotation)."""
-    out = {"scope": 0, "workspace": 0, "lists": 0, "details": 0, "runs": 0, "pipelines": 0, "rules": 0}
+    out = {
+        "scope": 0,
+        "workspace": 0,
+        "lists": 0,
+        "details": 0,
+        "runs": 0,
+        "pipelines": 0,
+        "rules": 0,
+        "v2": 0,
+    }
     subs: dict[str, int] = {}
     principal = tenant.principals[subject]
     for ws in tenant.workspaces.values():
@@ -57,6 +79,7 @@ def predict_calls(tenant: Tenant, subject: str, page: int) -> dict[str, int]:
         out["rules"] += 2 * history_lists + pages(len(ws.models), page)
         subs[ws.subscription_id] = subs.get(ws.subscription_id, 0) + 1
         out["workspace"] += 2
+        out["v2"] += v2_calls(tenant, ws, subject, page)
         for family in FAMILY_LISTS:
             out["lists"] += pages(len(ws.collection(family)), page)
         for family in DETAILED:
@@ -101,6 +124,24 @@ def predict_calls(tenant: Tenant, subject: str, page: int) -> dict[str, int]:
     return out
 
 
+def v2_calls(tenant: Tenant, ws: WorkspaceData, subject: str, page: int) -> int:
+    """The v2 term of the formula for one workspace (its lists, nested lists, and the subject's child jobs)."""
+    calls = 0
+    for family in V2_LISTS:
+        parents = list(v2.records(ws, family))
+        calls += pages(len(parents), page)
+        if family in V2_NESTED:
+            calls += sum(pages(len(v2.children(ws, V2_NESTED[family], r.id)), page) for r in parents)
+    principal = tenant.principals[subject]
+    mine = set(v2.reachable_in(tenant, ws, principal)["jobs"])
+    for job in v2.records(ws, "jobs"):
+        props = job.body()["properties"]
+        if f"{ws.arm_id}/{job.id}" in mine and props.get("jobType") == "Pipeline":
+            runs = ws.runs.get(props["experimentName"]) or ()
+            calls += pages(len(runs), page) + len(v2.children(ws, "child_jobs", job.id))
+    return calls
+
+
 def large_tenant_model(
     *,
     workspaces: int = 10_000,
@@ -127,10 +168,12 @@ def large_tenant_model(
     in `subject_workspaces` of them, where the export reads about `subject_calls_per_workspace` calls (the
     benchmark tenant's per-workspace figure). Buckets: one per (subscription, host); data-plane calls go to
     the region's host, so a subscription whose workspaces are in r regions has r data-plane buckets."""
-    per_ws_floor = 2 + len(FAMILY_LISTS) + experiments * pages(runs_per_experiment, page) + pipeline_objects
+    per_ws_floor = 2 + len(FAMILY_LISTS) + len(V2_LISTS) + experiments * pages(runs_per_experiment, page)
+    per_ws_floor += pipeline_objects
     calls = workspaces * per_ws_floor + subject_workspaces * subject_calls_per_workspace
     calls += subscriptions * pages(workspaces // subscriptions, page)
-    arm_calls = workspaces * 2 + subscriptions * pages(workspaces // subscriptions, page)  # E2, E3, S1
+    # E2, E3, the v2 lists, S1
+    arm_calls = workspaces * (2 + len(V2_LISTS)) + subscriptions * pages(workspaces // subscriptions, page)
     data_calls = calls - arm_calls
     buckets = subscriptions * regions_per_subscription
     per_bucket = data_calls / buckets
@@ -139,7 +182,7 @@ def large_tenant_model(
     in_flight = aggregate_rate * latency_s
     instances_concurrency = math.ceil(in_flight / threads_per_instance)
     instances_cpu = math.ceil(aggregate_rate * cpu_ms_per_call / 1000)
-    tasks = workspaces * (1 + len(FAMILY_LISTS) + experiments + 1) + subscriptions
+    tasks = workspaces * (1 + len(FAMILY_LISTS) + len(V2_LISTS) + experiments + 1) + subscriptions
     partition_s = tasks * table_ops_per_task / partition_ops_per_s
     instances = max(instances_concurrency, instances_cpu)
     wall_s = max(limit_s, partition_s)

@@ -42,6 +42,35 @@ var readActions = [
   'Microsoft.MachineLearningServices/workspaces/endpoints/pipelines/read'
   // E25 (a pipeline module).
   'Microsoft.MachineLearningServices/workspaces/modules/read'
+  // The v2 (ARM) families at DSR_ARM_V2_API_VERSION (shared/aml/catalog.py V1-V36), each action named after the
+  // resource type it reads (assumed where the operations list was not checked: a 403 names the action missed).
+  // V1 (jobs, archived too), V2 (one job, a pipeline's child job).
+  'Microsoft.MachineLearningServices/workspaces/jobs/read'
+  // V3, V4 (model containers); V5, V6 (model versions): models/read above covers the containers.
+  'Microsoft.MachineLearningServices/workspaces/models/versions/read'
+  // V7, V8 (data containers); V9, V10 (data versions).
+  'Microsoft.MachineLearningServices/workspaces/data/read'
+  'Microsoft.MachineLearningServices/workspaces/data/versions/read'
+  // V11, V12 (environment containers); V13, V14 (environment versions).
+  'Microsoft.MachineLearningServices/workspaces/environments/read'
+  'Microsoft.MachineLearningServices/workspaces/environments/versions/read'
+  // V15, V16 (component containers); V17, V18 (component versions).
+  'Microsoft.MachineLearningServices/workspaces/components/read'
+  'Microsoft.MachineLearningServices/workspaces/components/versions/read'
+  // V19, V20 (code containers); V21, V22 (code versions).
+  'Microsoft.MachineLearningServices/workspaces/codes/read'
+  'Microsoft.MachineLearningServices/workspaces/codes/versions/read'
+  // V23, V24 (online endpoints); V25, V26 (online deployments). Not onlineEndpoints/listKeys: no keys.
+  'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/read'
+  'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/read'
+  // V27, V28 (batch endpoints); V29, V30 (batch deployments).
+  'Microsoft.MachineLearningServices/workspaces/batchEndpoints/read'
+  'Microsoft.MachineLearningServices/workspaces/batchEndpoints/deployments/read'
+  // V31, V32 (schedules, disabled ones too).
+  'Microsoft.MachineLearningServices/workspaces/schedules/read'
+  // V33, V34 (workspace connections). Not connections/listsecrets/action: no connection credentials.
+  'Microsoft.MachineLearningServices/workspaces/connections/read'
+  // V35, V36 (v2 datastores): datastores/read above; never datastores/listSecrets.
 ]
 
 var deleteActions = [

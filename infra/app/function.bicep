@@ -87,6 +87,7 @@ param allowWorkspaceDeletion bool
 param deleteVerifyAttempts int
 param workspacePurge bool
 param armWorkspaceDeleteApiVersion string
+param armV2ApiVersion string
 param offboardingQueueName string
 param offboardingScope string
 param offboardingAutoApprove bool
@@ -286,6 +287,11 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'DSR_ARM_WORKSPACE_DELETE_API_VERSION'
           value: armWorkspaceDeleteApiVersion
+        }
+        // api-version of the v2 (ARM) families under a workspace and of the compute family (E3/E4).
+        {
+          name: 'DSR_ARM_V2_API_VERSION'
+          value: armV2ApiVersion
         }
         // Client-side rate limits of the Azure ML calls (token buckets per subscription and host).
         {

@@ -2,7 +2,9 @@
 
 Azure Resource Manager and the Azure ML data-plane hosts throttle per (principal, subscription, host) with token
 buckets (reads: 250, refilled at 25 a second). Every instance of the Function App calls with the same identity,
-so they all draw on the same buckets; a limiter per process cannot know what the others spend. Here each
+so they all draw on the same buckets; a limiter per process cannot know what the others spend. The v2 (ARM)
+families (catalog V1-V36) and the computes at the v2 api-version are ARM reads on management.azure.com: they
+draw on the same ARM read bucket as E1-E4. Here each
 bucket has one row in table `DsrBudget`, and each process leases small batches of tokens from it:
 
 - A lease refills the row by the time elapsed since it was last written, takes a batch and writes the row back

@@ -1,7 +1,9 @@
 """The Azure ML endpoints the product drives, as data.
 
 One row per endpoint of the published "export or delete your workspace data" procedure (E1-E27, D1-D5), plus
-the subscription-level workspace list and the workspace's discovery document. Two defects of the published
+the subscription-level workspace list and the workspace's discovery document, and the v2 (ARM) families under a
+workspace that SDK/CLI v2 and the studio write (V1-V36: jobs, registered assets, endpoints and deployments,
+schedules, connections, v2 datastores; docs/azure-fidelity.md, "v2 families"). Two defects of the published
 text are corrected here and pinned by tests/unit/test_catalog.py:
   1. E3/E4 print `/resourceGroup/` (singular); the ARM segment is `resourceGroups`.
   2. E12 prints `.../workspaces/{workspaceName}tasks/{taskId}`; the path is `.../workspaces/{workspaceName}/tasks/{taskId}`.
@@ -58,6 +60,9 @@ class Endpoint:
     api_version: str | None = None
     paging: Paging = "none"
     continuation_param: str | None = None  # query parameter that carries a continuation token
+    # Called at DSR_ARM_V2_API_VERSION (settings.arm_v2_api_version) instead of `api_version`.
+    v2: bool = False
+    query: tuple[tuple[str, str], ...] = ()  # fixed query parameters (a list's listViewType)
 
     def render(self, **values: str) -> str:
         """The path with every placeholder filled, each value percent-encoded as one path segment."""
@@ -91,6 +96,60 @@ MM_ONE: Final = {"api_version": MODEL_API_VERSION}
 CONT: Final = {"paging": "continuation", "continuation_param": "$continuationtoken"}
 CONT_PLAIN: Final = {"paging": "continuation", "continuation_param": "continuationToken"}
 
+# -- the v2 (ARM) families under a workspace, at DSR_ARM_V2_API_VERSION (openapi.json of the newest stable
+# api-version: Jobs_*, {Model,Data,Environment,Component,Code}Containers_* / Versions_*, {Online,Batch}Endpoints_*
+# / Deployments_*, Schedules_*, WorkspaceConnections_*, Datastores_*). Every list pages with `nextLink`; the
+# listViewType=All lists take archived jobs and assets and disabled schedules too. A list item is the resource as
+# its GET answers it, so the lists are the export's read; the GETs are here for a child job (never listed) and
+# for an erasure's verification.
+ALL_VIEWS: Final = (("listViewType", "All"),)
+ASSET_SEGMENTS: Final = (
+    ("model", "models", "model"),
+    ("data", "data", "data asset"),
+    ("environment", "environments", "environment"),
+    ("component", "components", "component"),
+    ("code", "codes", "code asset"),
+)
+ENDPOINT_SEGMENTS: Final = (("online", "onlineEndpoints"), ("batch", "batchEndpoints"))
+
+
+def _v2_endpoints() -> tuple[Endpoint, ...]:
+    """V1-V36: a list and a get per v2 family, numbered in the order below."""
+    rows: list[tuple[str, str, tuple[tuple[str, str], ...]]] = [
+        ("jobs", "/jobs", ALL_VIEWS),
+        ("job", "/jobs/{name}", ()),
+    ]
+    for kind, segment, what in ASSET_SEGMENTS:
+        views = ALL_VIEWS if kind != "code" else ()  # CodeContainers/Versions_List take no listViewType
+        rows += [
+            (f"{what} containers", f"/{segment}", views),
+            (f"one {what} container", f"/{segment}/{{name}}", ()),
+            (f"versions of a {what} container", f"/{segment}/{{container}}/versions", views),
+            (f"one {what} version", f"/{segment}/{{container}}/versions/{{name}}", ()),
+        ]
+    for kind, segment in ENDPOINT_SEGMENTS:
+        rows += [
+            (f"{kind} endpoints", f"/{segment}", ()),
+            (f"one {kind} endpoint", f"/{segment}/{{name}}", ()),
+            (f"deployments of a {kind} endpoint", f"/{segment}/{{container}}/deployments", ()),
+            (f"one {kind} deployment", f"/{segment}/{{container}}/deployments/{{name}}", ()),
+        ]
+    rows += [
+        ("schedules", "/schedules", ALL_VIEWS),
+        ("one schedule", "/schedules/{name}", ()),
+        ("workspace connections (never their secrets: no listSecrets)", "/connections", ()),
+        ("one workspace connection", "/connections/{name}", ()),
+        ("v2 datastores (credentials without secrets)", "/datastores", ()),
+        ("one v2 datastore", "/datastores/{name}", ()),
+    ]
+    return tuple(
+        Endpoint(f"V{i}", what, "arm", WS + path, paging="arm" if i % 2 else "none", v2=True, query=query)
+        for i, (what, path, query) in enumerate(rows, start=1)
+    )
+
+
+V2_ENDPOINTS: Final = _v2_endpoints()
+
 ENDPOINTS: Final[dict[str, Endpoint]] = {
     e.id: e
     for e in (
@@ -109,8 +168,9 @@ ENDPOINTS: Final[dict[str, Endpoint]] = {
             **ARM_PAGED,
         ),
         _e("E2", "one workspace", "arm", WS, api_version=ARM_API_VERSION),
-        _e("E3", "all compute targets of a workspace", "arm", WS + "/computes", **ARM_PAGED),
-        _e("E4", "one compute target", "arm", WS + "/computes/{computeName}", api_version=ARM_API_VERSION),
+        # At the v2 api-version: a compute instance then names its assigned user (Compute/get/ComputeInstance.json).
+        _e("E3", "all compute targets of a workspace", "arm", WS + "/computes", paging="arm", v2=True),
+        _e("E4", "one compute target", "arm", WS + "/computes/{computeName}", v2=True),
         _e("E5", "all experiments", "experiments", HISTORY + "/experiments", **CONT),
         _e(
             "E6",
@@ -165,6 +225,7 @@ ENDPOINTS: Final[dict[str, Endpoint]] = {
         _e("D3", "delete an asset", "modelmanagement", MODELS + "/assets/{id}", method="DELETE", **MM_ONE),
         _e("D4", "delete an image", "modelmanagement", MODELS + "/images/{id}", method="DELETE", **MM_ONE),
         _e("D5", "delete a service", "modelmanagement", MODELS + "/services/{id}", method="DELETE", **MM_ONE),
+        *V2_ENDPOINTS,
     )
 }
 
@@ -184,6 +245,38 @@ class Family:
     delete_order: int = 0
 
 
+def _v2_families() -> tuple[Family, ...]:
+    """The v2 output families: each pages its list (V1, V3, ...); a list item is the whole resource, so no detail
+    read (Family.detail None), except a child job, which no list names (read with V2, found in run history)."""
+    families = [
+        Family("jobs", "Jobs", "V1", None, "name", "name"),
+        Family("child_jobs", "Child jobs of pipeline jobs", "V1", "V2", "name", "name"),
+    ]
+    number = 3
+    for kind, _segment, what in ASSET_SEGMENTS:
+        title = what[0].upper() + what[1:]
+        families.append(
+            Family(f"{kind}_containers", f"{title} containers", f"V{number}", None, "name", "name")
+        )
+        families.append(
+            Family(f"{kind}_versions", f"{title} versions", f"V{number + 2}", None, "name", "name")
+        )
+        number += 4
+    for kind, _segment in ENDPOINT_SEGMENTS:
+        title = kind.capitalize()
+        families.append(Family(f"{kind}_endpoints", f"{title} endpoints", f"V{number}", None, "name", "name"))
+        families.append(
+            Family(f"{kind}_deployments", f"{title} deployments", f"V{number + 2}", None, "name", "name")
+        )
+        number += 4
+    families += [
+        Family("schedules", "Schedules", "V31", None, "name", "name"),
+        Family("connections", "Workspace connections", "V33", None, "name", "name"),
+        Family("v2_datastores", "Datastores (v2)", "V35", None, "name", "name"),
+    ]
+    return tuple(families)
+
+
 FAMILIES: Final[dict[str, Family]] = {
     f.name: f
     for f in (
@@ -198,6 +291,7 @@ FAMILIES: Final[dict[str, Family]] = {
         Family("images", "Images", "E19", "E20", "id", "id", delete="D4", delete_order=2),
         Family("models", "Models", "E15", "E16", "id", "id", delete="D2", delete_order=3),
         Family("assets", "Assets", "E17", "E18", "id", "id", delete="D3", delete_order=4),
+        *(_v2_families()),
     )
 }
 
@@ -213,6 +307,24 @@ WORKSPACE_FAMILIES: Final = (
     "images",
     "services",
 )
+
+# The v2 task kinds one task per workspace runs (shared/tasks/v2_families.py), each with the output families it
+# writes: a container family and its versions, an endpoint family and its deployments, jobs and child jobs.
+V2_TASK_KINDS: Final[dict[str, tuple[str, ...]]] = {
+    "jobs": ("jobs", "child_jobs"),
+    **{f"{kind}_assets": (f"{kind}_containers", f"{kind}_versions") for kind, _s, _w in ASSET_SEGMENTS},
+    **{f"{kind}_endpoints": (f"{kind}_endpoints", f"{kind}_deployments") for kind, _s in ENDPOINT_SEGMENTS},
+    "schedules": ("schedules",),
+    "connections": ("connections",),
+    "v2_datastores": ("v2_datastores",),
+}
+V2_TASK_TITLES: Final = {
+    "model_assets": "Registered models (v2)",
+    "data_assets": "Registered data assets",
+    "environment_assets": "Registered environments",
+    "component_assets": "Registered components",
+    "code_assets": "Registered code",
+}
 
 PIPELINE_KINDS: Final[dict[str, str]] = {
     "experiment": "E23",
@@ -258,8 +370,21 @@ NOT_MATCHABLE: Final = (
     },
     {
         "family": "datastores",
-        "what": "Datastores",
-        "why": "The datastore contract names no creator, and no other record ties a datastore to a person.",
+        "what": "Datastores (v1 data plane)",
+        "why": "The v1 datastore contract names no creator; the same datastores are read at the v2 api-version, "
+        "where systemData names the creator (exported as `v2_datastores`).",
+    },
+    {
+        "family": "connections",
+        "what": "Workspace connections",
+        "why": "A connection answers `systemData: null` and names no creator (its sharedUserList is undocumented): "
+        "matched to nobody, and its secrets are never read.",
+    },
+    {
+        "family": "child_jobs",
+        "what": "Child jobs of a pipeline job that run history does not list",
+        "why": "Jobs_List leaves child jobs out and a child job's GET names nobody (`properties: null`): the "
+        "children of the subject's pipeline jobs are found through run history only (E6, parentRunId).",
     },
     {
         "family": "computes",
@@ -294,6 +419,11 @@ NOT_MATCHABLE: Final = (
     },
 )
 
+# A v2 task counts, per output family, the records whose creator neither rule nor identity could decide
+# (`<prefix><family>` in its stats: a display name in systemData.createdBy, or a subject known by object id only);
+# the manifest lists those families as not matched by identity (manifest.undecided_families).
+CREATOR_UNDECIDED: Final = "creatorUndecided:"
+
 _WHOLE_WORKSPACE_ONLY = (
     "These APIs have no per-item delete for it: only deleting the whole workspace (D1; an erasure request "
     "with deleteWorkspace) removes it. Export it first if it must be kept."
@@ -320,6 +450,13 @@ NOT_ERASABLE: Final = (
         "why": "No delete endpoint in this procedure.",
         "manual_step": _WHOLE_WORKSPACE_ONLY,
     },
+    {
+        "what": "v2 (ARM) objects: jobs, registered assets, online and batch endpoints and deployments, schedules, "
+        "connections, v2 datastores, compute instances",
+        "why": "This version exports them (and lists them in a dry run) but does not delete them yet.",
+        "manual_step": "After the export, delete them in the studio or with `az ml <kind> delete`, dependents "
+        "first: schedules, deployments, endpoints, jobs, versions, containers.",
+    },
     NOT_COVERED[2],  # dataset contents live in the connected storage
     NOT_COVERED[0],  # telemetry
     NOT_COVERED[1],  # Designer drafts
@@ -332,4 +469,5 @@ FAMILY_TITLES = {
     "workspace": "Workspaces",
     "pipelines": "Pipeline objects",
     **{name: f.title for name, f in FAMILIES.items()},
+    **V2_TASK_TITLES,
 }

@@ -56,6 +56,10 @@ ALLOW_WORKSPACE_DELETION: Final = "DSR_ALLOW_WORKSPACE_DELETION"
 # the product purges by default; false chooses the soft delete (recorded as recoverable until <date>).
 WORKSPACE_PURGE: Final = "DSR_WORKSPACE_PURGE"
 ARM_WORKSPACE_DELETE_API_VERSION: Final = "DSR_ARM_WORKSPACE_DELETE_API_VERSION"
+# The api-version of the v2 (ARM) families under a workspace (jobs, registered assets, endpoints, schedules,
+# connections, v2 datastores) and of the compute family (E3/E4), whose compute instances then name their
+# assigned user.
+ARM_V2_API_VERSION: Final = "DSR_ARM_V2_API_VERSION"
 TRUST_EASYAUTH_HEADERS: Final = "DSR_TRUST_EASYAUTH_HEADERS"
 DELETE_VERIFY_ATTEMPTS: Final = "DSR_DELETE_VERIFY_ATTEMPTS"
 # Client-side throttling per (subscription, host): ARM's token bucket by default.
@@ -112,6 +116,9 @@ GRAPH_AUDIENCE: Final = "https://graph.microsoft.com/.default"
 # specification/machinelearningservices/resource-manager/Microsoft.MachineLearningServices/stable/2025-12-01/
 # workspaceRP.json: Workspaces_Delete takes WorkspaceForceToPurgeParameter).
 DEFAULT_ARM_WORKSPACE_DELETE_API_VERSION: Final = "2025-12-01"
+# The newest stable api-version of Microsoft.MachineLearningServices (azure-rest-api-specs,
+# .../Microsoft.MachineLearningServices/stable/2026-07-01/openapi.json; docs/azure-fidelity.md, v2 families).
+DEFAULT_ARM_V2_API_VERSION: Final = "2026-07-01"
 DEFAULT_ALLOWED_HOSTS: Final = ",".join(
     (
         "management.azure.com",
@@ -209,6 +216,7 @@ class Settings:
     allow_workspace_deletion: bool = False
     workspace_purge: bool = True
     arm_workspace_delete_api_version: str = DEFAULT_ARM_WORKSPACE_DELETE_API_VERSION
+    arm_v2_api_version: str = DEFAULT_ARM_V2_API_VERSION
     trust_easyauth_headers: bool = False
     delete_verify_attempts: int = 4
     rate_reads_per_second: float = 25.0
@@ -283,6 +291,7 @@ class Settings:
             arm_workspace_delete_api_version=optional(
                 ARM_WORKSPACE_DELETE_API_VERSION, DEFAULT_ARM_WORKSPACE_DELETE_API_VERSION
             ),
+            arm_v2_api_version=optional(ARM_V2_API_VERSION, DEFAULT_ARM_V2_API_VERSION),
             trust_easyauth_headers=_bool(optional(TRUST_EASYAUTH_HEADERS, "false")),
             delete_verify_attempts=max(1, int(optional(DELETE_VERIFY_ATTEMPTS, "4"))),
             rate_reads_per_second=float(optional(RATE_READS_PER_SECOND, "25")),

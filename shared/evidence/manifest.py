@@ -8,7 +8,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from shared.aml.catalog import NOT_COVERED, NOT_ERASABLE, NOT_MATCHABLE
+from shared.aml.catalog import CREATOR_UNDECIDED, FAMILY_TITLES, NOT_COVERED, NOT_ERASABLE, NOT_MATCHABLE
 from shared.core.model import DsrRequest, Task, iso, utcnow
 from shared.runtime import Runtime
 
@@ -78,8 +78,28 @@ def build_manifest(
         "dryRun": request.dry_run,
         "notCovered": list(NOT_COVERED),
         # What the published contract does not let the product attribute to the subject (by family).
-        "notMatchable": list(NOT_MATCHABLE) if request.subject is not None else [],
+        "notMatchable": [*NOT_MATCHABLE, *undecided_families(tasks)] if request.subject is not None else [],
     }
+
+
+def undecided_families(tasks: list[Task]) -> list[dict[str, Any]]:
+    """The v2 families where records named their creator in a form that is never compared (a display name) or
+    could not be compared (the subject's UPN and mail unknown), and no rule tied them to the subject."""
+    counts: dict[str, int] = defaultdict(int)
+    for task in tasks:
+        for key, value in task.stats.items():
+            if key.startswith(CREATOR_UNDECIDED):
+                counts[key.removeprefix(CREATOR_UNDECIDED)] += int(value)
+    return [
+        {
+            "family": family,
+            "what": f"{FAMILY_TITLES.get(family, family)} not matched by identity",
+            "why": f"{count} record(s) name their creator in systemData.createdBy by a display name (never "
+            "compared: two people share a name), or the subject's UPN and mail were unknown; no rule (run "
+            "history, the subject's job) tied them to the subject.",
+        }
+        for family, count in sorted(counts.items())
+    ]
 
 
 def _pipeline_objects(tasks: list[Task]) -> tuple[list[dict[str, Any]], dict[str, int]]:

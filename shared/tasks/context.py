@@ -80,7 +80,9 @@ class TaskContext:
     def url(self, endpoint: Endpoint, extra: dict[str, str] | None = None, **values: str) -> str:
         ws = self.task.workspace
         fill = {**(ws.placeholders() if ws else {}), **values}
-        params = {"api-version": endpoint.api_version} if endpoint.api_version else {}
+        version = self.rt.settings.arm_v2_api_version if endpoint.v2 else endpoint.api_version
+        params = {"api-version": version} if version else {}
+        params.update(endpoint.query)
         params.update(extra or {})
         return with_query(self.base(endpoint.service) + endpoint.render(**fill), params)
 

@@ -9,6 +9,9 @@ Task kinds:
   <family>    computes, experiments, notifications, datastores, models, assets, images, services: page the
               family's list, keep the subject's records, read each kept record's detail; `experiments` also
               spawns one `runs` task per experiment (shared/tasks/families.py)
+  jobs, <kind>_assets, <kind>_endpoints, schedules, connections, v2_datastores
+              the v2 (ARM) families of one workspace: page each list, keep the subject's records by identity or
+              rule (shared/tasks/v2_families.py, shared/tasks/v2_rules.py)
   runs        one experiment: its runs (E6, E7), their metrics (E8, E9) and artifacts (E10); notes the pipeline
               object ids its runs point to
   pipelines   one workspace: fetch the pipeline objects (E23-E27) found in runs or listed by the requester
@@ -26,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from shared.aml.catalog import WORKSPACE_FAMILIES
+from shared.aml.catalog import V2_TASK_KINDS, WORKSPACE_FAMILIES
 from shared.aml.client import AmlError, ThrottledError
 from shared.core import settings as names
 from shared.core import telemetry
@@ -42,6 +45,7 @@ from shared.tasks.erasure import run_erase
 from shared.tasks.families import run_family, run_runs
 from shared.tasks.pipelines import run_pipelines
 from shared.tasks.scope import run_scope, run_workspace
+from shared.tasks.v2_families import run_v2
 from shared.tasks.workspace_delete import run_workspace_delete
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,7 @@ HANDLERS: dict[str, Callable[[TaskContext], None]] = {
     "erase": run_erase,
     "workspace-delete": run_workspace_delete,
     **{family: run_family for family in WORKSPACE_FAMILIES},
+    **{kind: run_v2 for kind in V2_TASK_KINDS},
 }
 
 

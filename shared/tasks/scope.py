@@ -1,14 +1,15 @@
 """The walk down to the workspaces: a `scope` task lists the workspaces of a subscription (S1) or resource
 group (E1) and spawns a `workspace` task each; a `workspace` task reads the workspace (E2) and its discovery
-document, exports the workspace record when it is the subject's, and spawns one task per workspace family (or
-one `erase` task, for an erasure that does not export first).
+document, exports the workspace record when it is the subject's, and spawns one task per workspace family, v1
+and v2 (or one `erase` task, for an erasure that does not export first). Hub and project workspaces (AI Foundry
+`kind: Hub | Project`) are workspaces of the same resource type: the walk finds them like any other.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from shared.aml.catalog import DISCOVERY_KEYS, ENDPOINTS, WORKSPACE_FAMILIES
+from shared.aml.catalog import DISCOVERY_KEYS, ENDPOINTS, V2_TASK_KINDS, WORKSPACE_FAMILIES
 from shared.aml.client import AmlError
 from shared.core.model import Task, WorkspaceRef
 from shared.core.outbound import DisallowedUrlError, validate_region
@@ -95,6 +96,6 @@ def run_workspace(ctx: TaskContext) -> None:
     else:
         children = [
             Task(ctx.request.id, f"{workspace_task_id(resolved)}-{family}", family, workspace=resolved)
-            for family in WORKSPACE_FAMILIES
+            for family in (*WORKSPACE_FAMILIES, *V2_TASK_KINDS)
         ]
     ctx.spawn(children)

@@ -99,11 +99,11 @@ def test_the_tenant_model_is_the_floor_per_workspace_plus_the_subject_and_the_li
         latency_s=0.1,
         cpu_ms_per_call=1.0,
     )
-    assert model["floor_per_workspace"] == 2 + 8 + 10
-    assert model["calls"] == 100 * 20 + 2 * 1
-    assert model["arm_calls"] == 100 * 2 + 2
+    assert model["floor_per_workspace"] == 2 + 8 + 11 + 10  # v1 lists, v2 lists, every experiment's runs
+    assert model["calls"] == 100 * 31 + 2 * 1
+    assert model["arm_calls"] == 100 * (2 + 11) + 2  # E2, E3 and the 11 v2 lists are ARM calls
     # per bucket: the data-plane calls of 50 workspaces at 10/s
-    assert model["calls_per_bucket"] == (2002 - 202) // 2
+    assert model["calls_per_bucket"] == (3102 - 1302) // 2
     assert model["limit_minutes"] == round(900 / 10 / 60, 1)
 
 

@@ -112,7 +112,7 @@ def test_the_sweeper_re_enqueues_a_task_whose_lease_expired(stack, sim):
 
 def test_the_client_side_limiter_keeps_429s_under_one_percent(stack, sim):
     from devtools.demo import container_client, submit
-    from devtools.package_check import read_package
+    from devtools.package_check import expected_export, read_package
 
     # Given the simulator enforcing tight ARM-like buckets, and a host whose limiter knows the same numbers
     sim.set_rate_limit(enabled=True, read_burst=15, read_rate=20.0, delete_burst=10, delete_rate=5.0)
@@ -139,12 +139,12 @@ def test_the_client_side_limiter_keeps_429s_under_one_percent(stack, sim):
     assert len(calls) > 200
     assert len(throttled) / len(calls) < 0.01, (len(throttled), len(calls))
     report = read_package(container_client(stack), view["id"])
-    assert report.compare(sim.reachable("alice")) == {}
+    assert report.compare(expected_export(sim, "alice")) == {}
 
 
 def test_a_task_that_yields_after_every_page_resumes_from_its_checkpoint(stack, sim):
     from devtools.demo import container_client, submit
-    from devtools.package_check import read_package
+    from devtools.package_check import expected_export, read_package
 
     # Given a host whose time budget is spent after every page: each task saves its cursor, re-enqueues
     # itself and continues in a fresh invocation, page after page
@@ -169,6 +169,6 @@ def test_a_task_that_yields_after_every_page_resumes_from_its_checkpoint(stack, 
     tasks = sum(p["tasks"] for p in view["progress"].values())
     assert len(yields) > tasks * 1.5  # most tasks ran in several invocations
     report = read_package(container_client(stack), view["id"])
-    assert report.compare(sim.reachable("bob")) == {}
+    assert report.compare(expected_export(sim, "bob")) == {}
     assert report.duplicates == []
     assert report.hash_mismatches == []

@@ -1,6 +1,13 @@
 """The endpoint catalog: every published endpoint is there, with the two documented defects corrected."""
 
-from shared.aml.catalog import ENDPOINTS, FAMILIES, PIPELINE_KINDS, WORKSPACE_FAMILIES
+from shared.aml.catalog import (
+    ENDPOINTS,
+    FAMILIES,
+    FAMILY_TITLES,
+    PIPELINE_KINDS,
+    V2_TASK_KINDS,
+    WORKSPACE_FAMILIES,
+)
 
 WS_VALUES = {"subscriptionId": "s", "resourceGroupName": "rg", "workspaceName": "ws"}
 WS_PATH = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws"
@@ -8,6 +15,7 @@ WS_PATH = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearnin
 
 def test_every_published_endpoint_is_catalogued():
     expected = {f"E{i}" for i in range(1, 28)} | {f"D{i}" for i in range(1, 6)} | {"S1"}
+    expected |= {f"V{i}" for i in range(1, 37)}  # the v2 (ARM) families: a list and a get each
     assert set(ENDPOINTS) == expected
 
 
@@ -72,3 +80,33 @@ def test_families_reference_real_endpoints_and_delete_dependents_first():
 def test_continuation_parameters_follow_the_specs():
     assert {ENDPOINTS[i].continuation_param for i in ("E5", "E6", "E8", "E11")} == {"$continuationtoken"}
     assert {ENDPOINTS[i].continuation_param for i in ("E10", "E13")} == {"continuationToken"}
+
+
+def test_v2_endpoints_are_arm_lists_and_gets_at_the_v2_api_version():
+    v2 = [e for e in ENDPOINTS.values() if e.id.startswith("V")]
+    assert {e.service for e in v2} == {"arm"}
+    assert all(e.v2 for e in v2)
+    assert all(e.method == "GET" for e in v2)  # this slice reads; nothing here deletes
+    assert ENDPOINTS["V1"].render(**WS_VALUES) == WS_PATH + "/jobs"
+    assert ENDPOINTS["V5"].render(**WS_VALUES, container="churn") == WS_PATH + "/models/churn/versions"
+    assert ENDPOINTS["V25"].render(**WS_VALUES, container="ep") == WS_PATH + "/onlineEndpoints/ep/deployments"
+    assert ENDPOINTS["V29"].render(**WS_VALUES, container="b") == WS_PATH + "/batchEndpoints/b/deployments"
+    # archived jobs and assets, disabled schedules are a person's data too; code lists take no listViewType
+    all_views = {e.id for e in v2 if ("listViewType", "All") in e.query}
+    assert all_views == {"V1", "V3", "V5", "V7", "V9", "V11", "V13", "V15", "V17", "V31"}
+    # never a secret: no listSecrets call is catalogued
+    assert not any("secret" in e.path.lower() for e in ENDPOINTS.values())
+    # the compute family reads at the v2 api-version too (a compute instance's assigned user)
+    assert ENDPOINTS["E3"].v2
+    assert ENDPOINTS["E4"].v2
+
+
+def test_every_v2_output_family_has_a_list_and_a_plain_title():
+    outputs = [f for kind in V2_TASK_KINDS.values() for f in kind]
+    assert len(outputs) == len(set(outputs)) == 19
+    for name in outputs:
+        assert ENDPOINTS[FAMILIES[name].list].paging == "arm", name
+        assert FAMILY_TITLES[name]
+        assert FAMILY_TITLES[name] != name
+    assert all(FAMILY_TITLES[kind] != kind for kind in V2_TASK_KINDS)
+    assert not set(V2_TASK_KINDS) & set(WORKSPACE_FAMILIES)
