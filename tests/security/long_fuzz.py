@@ -41,7 +41,7 @@ def figures_text(figures: fuzzing.Figures, budget: str) -> str:
 def test_long_fuzz_run(api: Api, capsys: Any) -> None:
     document = api.session.get(f"{api.stack.api_url}/v1/openapi.json").json()
     headers = {"x-functions-key": api.stack.function_key, **api.idp.headers(OFFICER)}
-    max_examples, max_steps = 100, 50
+    max_examples, max_steps = 150, 80
     budget = fuzzing.config(
         api.stack.api_url, headers, phases=fuzzing.PHASES, max_examples=max_examples, max_steps=max_steps
     )
