@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 IAC_VENV  := .local/iac-venv
 IAC_STAMP := $(IAC_VENV)/.installed
 
-.PHONY: soak install demo test test-fast lint iac-check fmt clean bench
+.PHONY: soak install demo test test-fast lint iac-check fmt clean bench fuzz
 
 install: $(STAMP) $(IAC_STAMP) node_modules/.installed
 
@@ -63,6 +63,11 @@ fmt: install
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .local
+
+# Schemathesis, long (>= 3,000 cases over examples, coverage, fuzzing and stateful; a few minutes): writes its
+# figures to docs/security.md. `make test` runs a bounded run of the same phases (tests/security/test_openapi.py).
+fuzz: install
+	$(PY) -m pytest -p no:cacheprovider -q tests/security/long_fuzz.py
 
 # Chaos soak (bounded; stops by itself): writes its figures to docs/reliability.md.
 soak: install

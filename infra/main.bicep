@@ -41,6 +41,9 @@ param allowWorkspaceDeletion bool = false
 @description('DSR_AUTO_APPROVE_ERASURE: true = an erasure starts without a second person\'s approval. Leave false in production.')
 param autoApproveErasure bool = false
 
+@description('DSR_AUTO_APPROVE_WHOLE_WORKSPACE_EXPORT: true = a whole-workspace export (everyone\'s records) starts without a second person\'s approval. Leave false in production.')
+param autoApproveWholeWorkspaceExport bool = false
+
 @description('DSR_DELETE_VERIFY_ATTEMPTS: reads after a delete until the object answers 404.')
 @minValue(1)
 param deleteVerifyAttempts int = 4
@@ -365,6 +368,7 @@ module functionApp 'app/function.bicep' = {
     httpTimeoutSeconds: httpTimeoutSeconds
     statusRetryAfterSeconds: statusRetryAfterSeconds
     autoApproveErasure: autoApproveErasure
+    autoApproveWholeWorkspaceExport: autoApproveWholeWorkspaceExport
     allowWorkspaceDeletion: allowWorkspaceDeletion
     deleteVerifyAttempts: deleteVerifyAttempts
     workspacePurge: workspacePurge

@@ -258,7 +258,9 @@ class _Handler(BaseHTTPRequestHandler):
         if method != "HEAD" and reply.body:
             self.wfile.write(reply.body)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+    # Every method reaches the router (TRACE and QUERY too): a route that does not take it answers 405 with
+    # Allow, as Kestrel does, never http.server's own 501.
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = do_QUERY = _serve
 
 
 class HttpServer(ThreadingHTTPServer):

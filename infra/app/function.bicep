@@ -83,6 +83,7 @@ param maxInprocessRetryAfterSeconds int
 param httpTimeoutSeconds int
 param statusRetryAfterSeconds int
 param autoApproveErasure bool
+param autoApproveWholeWorkspaceExport bool
 param allowWorkspaceDeletion bool
 param deleteVerifyAttempts int
 param workspacePurge bool
@@ -265,6 +266,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'DSR_AUTO_APPROVE_ERASURE'
           value: autoApproveErasure ? 'true' : 'false'
+        }
+        {
+          name: 'DSR_AUTO_APPROVE_WHOLE_WORKSPACE_EXPORT'
+          value: autoApproveWholeWorkspaceExport ? 'true' : 'false'
         }
         {
           name: 'DSR_ALLOW_WORKSPACE_DELETION'

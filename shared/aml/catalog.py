@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Final, Literal
 from urllib.parse import quote
 
+from shared.core.outbound import path_segment
+
 Service = Literal["arm", "experiments", "modelmanagement", "pipelines"]
 Paging = Literal["arm", "continuation", "skiptoken", "none"]
 
@@ -65,8 +67,15 @@ class Endpoint:
     query: tuple[tuple[str, str], ...] = ()  # fixed query parameters (a list's listViewType)
 
     def render(self, **values: str) -> str:
-        """The path with every placeholder filled, each value percent-encoded as one path segment."""
-        return self.path.format(**{key: quote(value, safe="") for key, value in values.items()})
+        """The path with every placeholder filled, each value percent-encoded as one path segment.
+
+        Every URL the product builds from an id passes here, the requester's and the ones the Azure ML side
+        returned (names in lists, pipeline ids in run properties, operation ids): a value that cannot stay one
+        segment (empty, '.', '..', '/', '?', '#', '%', control characters; outbound.path_segment) raises
+        UnsafePathSegmentError naming the endpoint and the field, before any URL exists."""
+        return self.path.format(
+            **{key: quote(path_segment(f"{self.id} {key}", value), safe="") for key, value in values.items()}
+        )
 
     @property
     def placeholders(self) -> tuple[str, ...]:

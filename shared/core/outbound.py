@@ -2,15 +2,21 @@
 
 An allow-list entry is an exact host (`management.azure.com`), an exact host and port (`127.0.0.1:8443`, for
 the local emulator), or a wildcard for one or more labels (`*.experiments.azureml.net`). URLs must be https,
-carry no user info, and (outside an exact entry) no IP literal and no port but 443.
+carry no user info, no dot segment in their path (the HTTP library would collapse it and move the URL), and
+(outside an exact entry) no IP literal and no port but 443.
+
+`path_segment` is the rule every value passes before it fills one path segment of a URL the product builds
+(shared/aml/catalog.py, Endpoint.render): ids and names the Azure ML side returned are held to it as strictly as
+the requester's.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Iterable
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 _REGION = re.compile(r"^[a-z][a-z0-9]{1,39}$")
 _HOST_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -18,6 +24,44 @@ _HOST_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 class DisallowedUrlError(ValueError):
     """An outbound URL that is not on the allow-list; nothing was sent to it."""
+
+
+class UnsafePathSegmentError(DisallowedUrlError):
+    """A value that cannot fill one URL path segment as it is; no URL was built from it, nothing was sent."""
+
+
+_DOT_SEGMENTS = frozenset({".", ".."})
+_SEGMENT_BREAKERS = frozenset("/\\?#%")
+# Control (Cc), format (Cf: bidi and invisible characters), line and paragraph separators.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def _segment_fault(value: str) -> str | None:
+    """Why `value` cannot be one path segment, or None."""
+    if value == "":
+        return "empty segment"
+    if any(unicodedata.category(ch) in _INVISIBLE_CATEGORIES for ch in value):
+        return "control or invisible character"
+    for form in (value, unicodedata.normalize("NFKC", value)):  # a fullwidth dot folds to '.' on some hosts
+        if form in _DOT_SEGMENTS:
+            return "dot segment"
+        breakers = sorted(_SEGMENT_BREAKERS.intersection(form))
+        if breakers:
+            return "character " + " ".join(repr(ch) for ch in breakers)
+    return None
+
+
+def path_segment(field: str, value: str) -> str:
+    """`value` when it can fill one URL path segment; raise UnsafePathSegmentError naming `field` otherwise.
+
+    Refused: empty, '.' and '..' (dot segments: the HTTP library collapses them, so the URL, and the token with
+    it, would go to another path), '/', '\\', '?', '#', '%' (each would end or re-encode the segment on some
+    host), control and invisible characters; each also after NFKC folding."""
+    fault = _segment_fault(value) if isinstance(value, str) else "not a string"
+    if fault is not None:
+        shown = repr(value)[:80]
+        raise UnsafePathSegmentError(f"{field} {shown} cannot be a URL path segment ({fault})")
+    return value
 
 
 def validate_region(region: str) -> str:
@@ -59,6 +103,8 @@ class AllowList:
             raise DisallowedUrlError(f"only https URLs are followed, not {parts.scheme or 'relative'!r}")
         if "@" in parts.netloc or parts.username or parts.password:
             raise DisallowedUrlError("URL carries user info")
+        if any(unquote(segment) in _DOT_SEGMENTS for segment in parts.path.split("/")):
+            raise DisallowedUrlError("URL path has a dot segment ('.' or '..') that would move it")
         host = (parts.hostname or "").lower()
         if not host:
             raise DisallowedUrlError("URL has no host")

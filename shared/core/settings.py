@@ -50,6 +50,9 @@ MAX_INPROCESS_RETRY_AFTER_SECONDS: Final = "DSR_MAX_INPROCESS_RETRY_AFTER_SECOND
 HTTP_TIMEOUT_SECONDS: Final = "DSR_HTTP_TIMEOUT_SECONDS"
 STATUS_RETRY_AFTER_SECONDS: Final = "DSR_STATUS_RETRY_AFTER_SECONDS"
 AUTO_APPROVE_ERASURE: Final = "DSR_AUTO_APPROVE_ERASURE"
+# A whole-workspace export (no subject: everyone's records) waits for a second person's approval, as an erasure
+# does, unless this is true.
+AUTO_APPROVE_WHOLE_WORKSPACE_EXPORT: Final = "DSR_AUTO_APPROVE_WHOLE_WORKSPACE_EXPORT"
 ALLOW_WORKSPACE_DELETION: Final = "DSR_ALLOW_WORKSPACE_DELETION"
 # A workspace DELETE (D1) is a soft delete unless it carries forceToPurge=true at an api-version that has the
 # parameter (2024-04-01 and later; see catalog.FORCE_TO_PURGE_SINCE). GDPR erasure means permanent deletion, so
@@ -213,6 +216,7 @@ class Settings:
     http_timeout_seconds: float = 30.0
     status_retry_after_seconds: int = 10
     auto_approve_erasure: bool = False
+    auto_approve_whole_workspace_export: bool = False
     allow_workspace_deletion: bool = False
     workspace_purge: bool = True
     arm_workspace_delete_api_version: str = DEFAULT_ARM_WORKSPACE_DELETE_API_VERSION
@@ -286,6 +290,7 @@ class Settings:
             http_timeout_seconds=float(optional(HTTP_TIMEOUT_SECONDS, "30")),
             status_retry_after_seconds=int(optional(STATUS_RETRY_AFTER_SECONDS, "10")),
             auto_approve_erasure=_bool(optional(AUTO_APPROVE_ERASURE, "false")),
+            auto_approve_whole_workspace_export=_bool(optional(AUTO_APPROVE_WHOLE_WORKSPACE_EXPORT, "false")),
             allow_workspace_deletion=_bool(optional(ALLOW_WORKSPACE_DELETION, "false")),
             workspace_purge=_bool(optional(WORKSPACE_PURGE, "true")),
             arm_workspace_delete_api_version=optional(

@@ -42,7 +42,7 @@ def list_requests(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
     if overdue not in ("true", "false"):
         raise BadRequestError("overdue must be true or false")
     due_before = None
-    if req.params.get("dueBefore"):
+    if "dueBefore" in req.params:  # given empty: not a date-time either
         try:
             due_before = dt.datetime.fromisoformat(req.params["dueBefore"].replace("Z", "+00:00"))
         except ValueError:

@@ -181,8 +181,12 @@ ROUTES: tuple[Route, ...] = (
         tag="requests",
         responses={200: Answer("The request", "RequestView", {"Retry-After": RETRY_AFTER})},
     ),
-    _decision("approve", http_api.approve, APPROVE, "approval", "Approve an erasure"),
-    _decision("reject", http_api.reject, APPROVE, "rejection", "Reject an erasure"),
+    _decision(
+        "approve", http_api.approve, APPROVE, "approval", "Approve an erasure or a whole-workspace export"
+    ),
+    _decision(
+        "reject", http_api.reject, APPROVE, "rejection", "Reject an erasure or a whole-workspace export"
+    ),
     _decision("cancel", http_api.cancel, SUBMIT | APPROVE, "cancellation", "Cancel a request"),
     Route(
         path="v1/requests/{id}:retry",

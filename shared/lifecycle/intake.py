@@ -90,10 +90,14 @@ def submit(
 
 
 def needs_approval(rt: Runtime, request: DsrRequest) -> bool:
-    """Whether an erasure waits for a person's approval: a workspace deletion always; otherwise as the
-    settings say, separately for offboarding events (exports and dry runs never wait)."""
-    if request.type != "erasure" or request.dry_run:
+    """Whether a request waits for a second person's approval: a workspace deletion always; another erasure as
+    the settings say, separately for offboarding events; a whole-workspace export (no subject: everyone's
+    records) unless DSR_AUTO_APPROVE_WHOLE_WORKSPACE_EXPORT says otherwise. A subject's export and dry runs
+    never wait."""
+    if request.dry_run:
         return False
+    if request.type == "export":
+        return request.subject is None and not rt.settings.auto_approve_whole_workspace_export
     if request.delete_workspace:
         return True  # always, and by someone other than the submitter
     if request.source == "offboarding":

@@ -13,6 +13,7 @@ from urllib.parse import unquote
 from shared.aml.catalog import ENDPOINTS, FAMILIES, MODELS, Endpoint
 from shared.aml.client import AmlError, error_fields, safe_url
 from shared.core.model import iso, utcnow
+from shared.core.outbound import DisallowedUrlError
 from shared.core.transport import parse_retry_after
 from shared.evidence import audit
 from shared.evidence.package import task_folder
@@ -179,11 +180,13 @@ def start_operation(
 ) -> dict[str, Any]:
     """A DELETE answered 202: checkpoint the operation to poll, then come back after Retry-After (WaitError).
 
-    An operation that cannot be followed (no Operation-Location, or one on a host off the allow-list, which is
-    never contacted) leaves the item `pending` with the reason; the other items go on."""
+    An operation that cannot be followed (no Operation-Location, one on a host off the allow-list, which is
+    never contacted, or an operation id that cannot be one URL path segment) leaves the item `pending` with the
+    reason; the other items go on."""
     location = str(response.headers.get("Operation-Location") or "").strip()
     operation_id = unquote(location.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]) if location else ""
     refused = None
+    url = ""
     if not operation_id:
         refused = {"code": "NoOperationLocation", "message": "202 without an Operation-Location header"}
     elif "://" in location and not ctx.rt.aml.allow_list.allows(location):
@@ -191,14 +194,22 @@ def start_operation(
             "code": "RefusedOperationLocation",
             "message": f"refused to follow an outbound URL: {safe_url(location)} is not on the allow-list",
         }
+    else:
+        # Polled on the workspace's own model-management host, as azureml-core does; request() checks the
+        # allow-list again before the token goes out. An operation id that cannot be one path segment is
+        # refused here (Endpoint.render), before any URL exists.
+        try:
+            url = ctx.url(MMS_OPERATION, None, operationId=operation_id)
+        except DisallowedUrlError as exc:
+            refused = {
+                "code": "RefusedOperationLocation",
+                "message": f"refused to follow an outbound URL: {exc}",
+            }
     if refused is not None:
         entry["operation"] = {"id": None, "url": None, "status": None, "polls": 0, "at": iso(utcnow())}
         entry["operation"]["error"] = refused
         entry["outcome"] = "pending"
         return entry
-    # Polled on the workspace's own model-management host, as azureml-core does; request() checks the
-    # allow-list again before the token goes out.
-    url = ctx.url(MMS_OPERATION, None, operationId=operation_id)
     ctx.rt.aml.allow_list.check(url)
     entry["operation"] = {"id": operation_id, "url": safe_url(url), "status": None, "polls": 0, "at": None}
     ctx.task.checkpoint["operation"] = {"family": family_name, "id": object_id, "url": url, "entry": entry}

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections import Counter
 
 import pytest
+import requests
 from azure.data.tables import TableClient
 from azure.identity import ManagedIdentityCredential
 from azure.storage.queue import QueueClient
@@ -256,9 +258,26 @@ def test_status_reports_progress_due_date_and_links(stack, sim):
     assert json.dumps(again)  # plain JSON
 
 
-def test_whole_workspace_export_keeps_every_record_of_that_workspace(stack, sim):
+def test_whole_workspace_export_waits_for_approval_then_keeps_every_record_of_that_workspace(stack, sim):
+    # Given a whole-workspace export (everyone's records), it waits for approval like an erasure
     ws = sorted(sim.tenant.workspaces.values(), key=lambda w: w.arm_id)[0]
-    view = run_export(stack, {"type": "export", "wholeWorkspace": True, "scope": {"workspaces": [ws.arm_id]}})
+    body = {"type": "export", "wholeWorkspace": True, "scope": {"workspaces": [ws.arm_id]}}
+    response = submit(stack, body)
+    assert response.status_code == 202, response.text
+    location = response.headers["Location"]
+    assert response.json()["status"] == "awaiting_approval"
+    sim.clear_log()
+    time.sleep(2)
+    assert (status(stack, location)["status"], [e for e in sim.log if e["method"] == "GET"]) == (
+        "awaiting_approval",
+        [],
+    )
+    # When it is approved, it runs
+    approved = requests.post(
+        f"{location}:approve", json={}, headers={"x-functions-key": stack.function_key}, timeout=30
+    )
+    assert approved.status_code == 200, approved.text
+    view = wait(stack, location, timeout=240)
     assert view["status"] == "completed", view["errors"]
     report = read_package(container_client(stack), view["id"])
     snapshot_runs = sum(1 for _ in ws.records("runs"))

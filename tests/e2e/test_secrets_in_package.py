@@ -10,6 +10,7 @@ import json
 import zipfile
 
 import pytest
+import requests
 
 from devtools.amlsim.state import Record
 from devtools.demo import container_client, submit, wait
@@ -71,6 +72,15 @@ def test_no_credential_reaches_any_file_of_the_package(stack, sim, planted):
         stack, {"type": "export", "wholeWorkspace": True, "scope": {"workspaces": [planted.arm_id]}}
     )
     assert response.status_code == 202, response.text
+    # (a whole-workspace export waits for a second person's approval, as an erasure does)
+    assert response.json()["status"] == "awaiting_approval"
+    approved = requests.post(
+        f"{response.headers['Location']}:approve",
+        json={},
+        headers={"x-functions-key": stack.function_key},
+        timeout=30,
+    )
+    assert approved.status_code == 200, approved.text
     view = wait(stack, response.headers["Location"], timeout=240)
     assert view["status"] == "completed", view["errors"]
     blob = container_client(stack).get_blob_client(f"{view['id']}/package.zip")

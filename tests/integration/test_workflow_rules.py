@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 
 import pytest
 from azure.identity import ManagedIdentityCredential
@@ -11,7 +13,7 @@ from shared.core import settings as names
 from shared.core.errors import ForbiddenError
 from shared.core.principal import Principal
 from shared.core.settings import Settings
-from shared.lifecycle import intake
+from shared.lifecycle import decisions, intake
 from shared.lifecycle.submission import SubmitIn
 from shared.runtime import Runtime
 from tests.conftest import APP_CLIENT_ID
@@ -98,3 +100,40 @@ def test_an_idempotency_key_belongs_to_the_caller_that_used_it(base_settings):
     # And the first caller, in any letter case of its id, still replays its own
     again, replayed = intake.submit(rt, body, "ticket-42", dataclasses.replace(first, id=first.id.upper()))
     assert (again.id, replayed) == (mine.id, True)
+
+
+@pytest.mark.parametrize(("auto", "expected"), [(False, "awaiting_approval"), (True, "accepted")])
+def test_whole_workspace_export_waits_for_approval_unless_the_setting_approves_it(
+    base_settings, auto, expected
+):
+    # A whole-workspace export holds everyone's records: it waits for approval like an erasure
+    rt = runtime(base_settings, auto_approve_whole_workspace_export=auto)
+    body = SubmitIn.model_validate({"type": "export", "wholeWorkspace": True, "scope": {"workspaces": [WS]}})
+    request, _ = intake.submit(rt, body, None, Principal("p1", "officer", "easyauth"))
+    assert (request.status, request.subject) == (expected, None)
+    queued = rt.storage.queue_service.get_queue_client(names.PLAN_QUEUE).peek_messages()
+    assert len(queued) == (1 if auto else 0)
+
+
+def test_an_approved_whole_workspace_export_is_planned(base_settings):
+    rt = runtime(base_settings)
+    body = SubmitIn.model_validate({"type": "export", "wholeWorkspace": True, "scope": {"workspaces": [WS]}})
+    request, _ = intake.submit(rt, body, None, Principal("p1", "officer", "easyauth"))
+    plan = rt.storage.queue_service.get_queue_client(names.PLAN_QUEUE)
+    assert (request.status, plan.peek_messages()) == ("awaiting_approval", [])
+    approved = decisions.decide(
+        rt, request.id, "approve", Principal("p2", "approver", "easyauth"), "ticket 7"
+    )
+    assert approved.status == "accepted"
+    assert approved.decision["by"]["id"] == "p2"
+    assert [json.loads(base64.b64decode(m.content))["requestId"] for m in plan.peek_messages()] == [
+        request.id
+    ]
+
+
+@pytest.mark.parametrize("auto", [False, True])
+def test_a_subjects_export_never_waits_for_approval(base_settings, auto):
+    rt = runtime(base_settings, auto_approve_whole_workspace_export=auto)
+    body = SubmitIn.model_validate({"type": "export", "subject": ALICE, "scope": {"workspaces": [WS]}})
+    request, _ = intake.submit(rt, body, None)
+    assert request.status == "accepted"

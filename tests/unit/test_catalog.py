@@ -1,5 +1,7 @@
 """The endpoint catalog: every published endpoint is there, with the two documented defects corrected."""
 
+import pytest
+
 from shared.aml.catalog import (
     ENDPOINTS,
     FAMILIES,
@@ -8,6 +10,7 @@ from shared.aml.catalog import (
     V2_TASK_KINDS,
     WORKSPACE_FAMILIES,
 )
+from shared.core.outbound import UnsafePathSegmentError
 
 WS_VALUES = {"subscriptionId": "s", "resourceGroupName": "rg", "workspaceName": "ws"}
 WS_PATH = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws"
@@ -52,9 +55,28 @@ def test_paths_per_service():
     )
 
 
-def test_values_cannot_change_the_path():
-    rendered = ENDPOINTS["E7"].render(**WS_VALUES, experimentName="../x?y#z", runId="a/b")
-    assert rendered.endswith("/experiments/..%2Fx%3Fy%23z/runs/a%2Fb")
+def test_values_are_encoded_as_one_segment():
+    rendered = ENDPOINTS["E7"].render(**WS_VALUES, experimentName="exp 1", runId="a:b..c")
+    assert rendered.endswith("/experiments/exp%201/runs/a%3Ab..c")
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "field", "value"),
+    [
+        ("E7", "runId", ".."),
+        ("E7", "experimentName", "../x?y#z"),
+        ("E24", "graphId", "../Modules/m"),
+        ("D2", "id", "."),
+        ("D2", "id", ""),
+        ("E10", "containerId", "dcid.%2e%2e"),
+        ("E16", "id", "m\r\n1"),
+        ("E1", "resourceGroupName", "rg/x"),
+    ],
+)
+def test_a_value_that_cannot_stay_one_segment_is_refused_naming_the_field(endpoint, field, value):
+    values = {**WS_VALUES, **{name: "ok" for name in ENDPOINTS[endpoint].placeholders}, field: value}
+    with pytest.raises(UnsafePathSegmentError, match=f"^{endpoint} {field} "):
+        ENDPOINTS[endpoint].render(**values)
 
 
 def test_api_versions_and_paging_styles():

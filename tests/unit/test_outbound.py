@@ -2,7 +2,13 @@
 
 import pytest
 
-from shared.core.outbound import AllowList, DisallowedUrlError, validate_region
+from shared.core.outbound import (
+    AllowList,
+    DisallowedUrlError,
+    UnsafePathSegmentError,
+    path_segment,
+    validate_region,
+)
 from shared.core.settings import DEFAULT_ALLOWED_HOSTS
 
 PUBLIC = AllowList(DEFAULT_ALLOWED_HOSTS.split(","))
@@ -60,3 +66,51 @@ def test_regions(region):
 def test_bad_regions_never_become_host_names(region):
     with pytest.raises(DisallowedUrlError):
         validate_region(region)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://management.azure.com/subscriptions/s/../../x?api-version=1",
+        "https://management.azure.com/subscriptions/./s",
+        "https://management.azure.com/subscriptions/%2E%2e/s",
+        "https://management.azure.com/subscriptions/s/..",
+    ],
+)
+def test_a_url_with_a_dot_segment_is_refused_on_an_allowed_host(url):
+    # requests (urllib3) would collapse the segment and send the token to another path of the same host
+    with pytest.raises(DisallowedUrlError, match="dot segment"):
+        PUBLIC.check(url)
+    assert PUBLIC.check("https://management.azure.com/subscriptions/s/a..b/.x") is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "fault"),
+    [
+        ("", "empty segment"),
+        (".", "dot segment"),
+        ("..", "dot segment"),
+        ("\uff0e\uff0e", "dot segment"),  # fullwidth dots fold to '..' (NFKC)
+        ("\u2025", "dot segment"),  # TWO DOT LEADER folds to '..'
+        ("../x", "'/'"),
+        ("a\\b", "character '\\\\'"),
+        ("a?b", "'?'"),
+        ("a#b", "'#'"),
+        ("%2e%2e", "'%'"),
+        ("a\nb", "control or invisible"),
+        ("a\x00", "control or invisible"),
+        ("a\u202eb", "control or invisible"),  # right-to-left override
+        ("a\u200bb", "control or invisible"),  # zero-width space
+        ("a\ufe16b", "'?'"),  # presentation-form question mark folds to '?'
+    ],
+)
+def test_path_segment_refuses_what_cannot_stay_one_segment(value, fault):
+    with pytest.raises(UnsafePathSegmentError) as caught:
+        path_segment("E7 runId", value)
+    assert str(caught.value).startswith("E7 runId ")
+    assert fault in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["m:1", "dcid.run_1", "a..b", ".hidden", "exp name", "9f1c-AB_x"])
+def test_path_segment_keeps_ordinary_ids(value):
+    assert path_segment("E7 runId", value) == value

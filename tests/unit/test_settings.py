@@ -21,6 +21,9 @@ def test_defaults_are_the_public_cloud_and_safe_choices():
         False,
         False,
     )
+    assert s.auto_approve_whole_workspace_export is False
+    on = Settings.from_env({**BASE, names.AUTO_APPROVE_WHOLE_WORKSPACE_EXPORT: "true"})
+    assert on.auto_approve_whole_workspace_export is True
     assert (s.rate_reads_per_second, s.rate_read_burst, s.rate_deletes_per_second) == (25.0, 250.0, 10.0)
 
 

@@ -86,6 +86,9 @@ def test_404_and_405(http_host: FunctionHost) -> None:
     response = requests.delete(f"{http_host.http_url}/api/items/42", timeout=10)
     assert response.status_code == 405
     assert response.headers["Allow"] == "GET"
+    for method in ("TRACE", "QUERY"):  # not http.server's 501 (a 5xx the API never answers)
+        response = requests.request(method, f"{http_host.http_url}/api/items/42", timeout=10)
+        assert (response.status_code, response.headers["Allow"]) == (405, "GET")
 
 
 def test_function_level_key(http_host: FunctionHost) -> None:
