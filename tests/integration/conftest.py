@@ -4,12 +4,16 @@ endpoint, the product's storage objects created. `make_runtime(**settings)` buil
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from azure.identity import ManagedIdentityCredential
 
 from shared.core import settings as names
+from shared.core.matching import Subject
+from shared.core.model import DsrRequest, utcnow
 from shared.core.settings import Settings
 from shared.runtime import Runtime
 from tests.conftest import APP_CLIENT_ID
@@ -45,3 +49,19 @@ def make_runtime(azurite, identity_endpoint, tls, monkeypatch) -> MakeRuntime:
 @pytest.fixture
 def rt(make_runtime: MakeRuntime) -> Runtime:
     return make_runtime(PACKAGE_RETENTION_DAYS="30")
+
+
+def running_request(rt: Runtime, stage: str = "done", **fields: Any) -> DsrRequest:
+    """A stored export of one person in status `running` at `stage` (no tasks yet)."""
+    request = DsrRequest(
+        str(uuid.uuid4()),
+        "export",
+        Subject("0a1b2c3d-0000-4000-8000-000000000001"),
+        {"workspaces": []},
+        utcnow(),
+        status="running",
+        stage=stage,
+        **fields,
+    )
+    rt.store.create_request(request)
+    return request

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from shared.core import settings as names
-from shared.core.matching import Subject
-from shared.core.model import DsrRequest, Task, utcnow
+from shared.core.model import Task
 from shared.lifecycle import completion
 from shared.tasks import dispatch
+from tests.integration.conftest import running_request
 
 TASKS = 300
 
@@ -35,16 +34,7 @@ def test_hundreds_of_tasks_finishing_concurrently_end_the_request_once(rt, monke
         calls.append(ctx.task.task_id)
 
     monkeypatch.setitem(dispatch.HANDLERS, "noop", noop)
-    request = DsrRequest(
-        str(uuid.uuid4()),
-        "export",
-        Subject("0a1b2c3d-0000-4000-8000-000000000001"),
-        {"workspaces": []},
-        utcnow(),
-        status="running",
-        stage="done",
-    )
-    rt.store.create_request(request)
+    request = running_request(rt)
     rt.store.create_tasks([Task(request.id, f"t{i:04d}", "noop") for i in range(TASKS)])
     # When every task runs at once on 32 threads
     with ThreadPoolExecutor(32) as pool:
@@ -73,16 +63,7 @@ def test_a_concurrent_finalize_never_completes_a_request_whose_next_stage_is_bei
     from shared.core.model import WorkspaceRef
 
     ws = WorkspaceRef("3f2a1b4c-0000-4000-8000-0000000000a1", "rg", "mlw", "westeurope")
-    request = DsrRequest(
-        str(uuid.uuid4()),
-        "export",
-        Subject("0a1b2c3d-0000-4000-8000-000000000001"),
-        {"workspaces": []},
-        utcnow(),
-        status="running",
-        stage="collect",
-    )
-    rt.store.create_request(request)
+    request = running_request(rt, stage="collect")
     runs = Task(
         request.id,
         "ws-x-runs-1",

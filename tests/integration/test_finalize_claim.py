@@ -6,30 +6,19 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from shared.core import settings as names
-from shared.core.matching import Subject
 from shared.core.model import DsrRequest, Task, utcnow
 from shared.evidence import package_zip
 from shared.lifecycle import completion
+from tests.integration.conftest import running_request
 
 FINALIZES = 4
 
 
 def _request_with_finished_tasks(rt, **fields) -> DsrRequest:
-    request = DsrRequest(
-        str(uuid.uuid4()),
-        "export",
-        Subject("0a1b2c3d-0000-4000-8000-000000000001"),
-        {"workspaces": []},
-        utcnow(),
-        status="running",
-        stage="done",
-        **fields,
-    )
-    rt.store.create_request(request)
+    request = running_request(rt, **fields)
     rt.store.create_tasks([Task(request.id, f"t{i}", "noop", status="done") for i in range(3)])
     return request
 
