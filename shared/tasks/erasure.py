@@ -115,8 +115,16 @@ def erase_one(ctx: TaskContext, family_name: str, item: dict[str, str]) -> dict[
     delete, detail = ENDPOINTS[family.delete], ENDPOINTS[family.detail]
     ws = ctx.task.workspace
     inflight = ctx.task.checkpoint.get("operation")
+    detail_url = ctx.url(detail, None, **{family.detail_param: item["id"]})
     if inflight and (inflight["family"], inflight["id"]) == (family_name, item["id"]):
-        return follow_operation(ctx, inflight, ctx.url(detail, None, **{family.detail_param: item["id"]}))
+        return follow_operation(ctx, inflight, detail_url)
+    sending = ctx.task.checkpoint.get("sending")
+    if (
+        sending
+        and (sending["family"], sending["id"]) == (family_name, item["id"])
+        and family_name in ASYNC_DELETES
+    ):
+        return after_lost_answer(ctx, sending, detail_url)
     entry: dict[str, Any] = {
         "family": family_name,
         "endpoint": delete.id,
@@ -133,6 +141,10 @@ def erase_one(ctx: TaskContext, family_name: str, item: dict[str, str]) -> dict[
         return entry
     url = ctx.url(delete, None, **{family.detail_param: item["id"]})
     sent = {"endpoint": delete.id, "family": family_name, "workspace": entry["workspace"], "id": item["id"]}
+    if family_name in ASYNC_DELETES:
+        # Said before the DELETE goes: a restart that loses its answer must not send it again (see after_lost_answer)
+        ctx.task.checkpoint["sending"] = {"family": family_name, "id": item["id"], "entry": entry, "polls": 0}
+        ctx.save()
     try:
         response = ctx.rt.aml.request("DELETE", url, stats=ctx.stats, ok=frozenset({200, 202, 204}))
         entry["delete"] = {"status": response.status_code, "at": iso(utcnow())}
@@ -153,6 +165,7 @@ def erase_one(ctx: TaskContext, family_name: str, item: dict[str, str]) -> dict[
             None,
             {**sent, "status": exc.status, "error": exc.code},
         )
+        ctx.task.checkpoint.pop("sending", None)
         if not in_use(exc):
             raise
         entry["delete"] = {
@@ -165,13 +178,49 @@ def erase_one(ctx: TaskContext, family_name: str, item: dict[str, str]) -> dict[
             "blocked"  # still used by something that is not the subject's: reported, not forced
         )
         return entry
+    ctx.task.checkpoint.pop("sending", None)  # the answer arrived: what follows is checkpointed on its own
     if response.status_code == 202:
         return start_operation(ctx, family_name, item["id"], entry, response)  # WaitError unless refused
-    entry["verification"] = verify_gone(ctx, ctx.url(detail, None, **{family.detail_param: item["id"]}))
+    ctx.task.checkpoint.pop("sending", None)
+    entry["verification"] = verify_gone(ctx, detail_url)
     gone = entry["verification"]["status"] == 404
     entry["outcome"] = (
         ("deleted" if response.status_code != 204 else "already gone") if gone else "still visible"
     )
+    return entry
+
+
+# Families whose DELETE may answer 202 and leave the object readable while its operation runs (D5 services).
+ASYNC_DELETES = frozenset({"services"})
+
+
+def after_lost_answer(ctx: TaskContext, sending: dict[str, Any], detail_url: str) -> dict[str, Any]:
+    """A DELETE was sent and the task restarted before its answer was kept. Sending it again could start a
+    second deletion (the contract does not say what a DELETE during a running one does), so the object is read
+    instead, as its operation would be polled: gone -> deleted; still there -> read again later (WaitError), up
+    to OPERATION_MAX_POLLS times, then `pending` (the DELETE's operation is unknown)."""
+    entry: dict[str, Any] = sending["entry"]
+    entry["delete"] = {
+        "status": None,
+        "at": iso(utcnow()),
+        "note": "sent before a restart; its answer was lost",
+    }
+    try:
+        ctx.rt.aml.request("GET", detail_url, stats=ctx.stats, ok=frozenset({200}))
+    except AmlError as exc:
+        if exc.status != 404:
+            raise
+        ctx.task.checkpoint.pop("sending", None)
+        entry["verification"] = {"status": 404, "at": iso(utcnow()), "attempts": int(sending["polls"]) + 1}
+        entry["outcome"] = "deleted"
+        return entry
+    sending["polls"] = int(sending["polls"]) + 1
+    if sending["polls"] < OPERATION_MAX_POLLS:
+        ctx.save()
+        raise WaitError(OPERATION_POLL_SECONDS)
+    ctx.task.checkpoint.pop("sending", None)
+    entry["verification"] = {"status": 200, "at": iso(utcnow()), "attempts": sending["polls"]}
+    entry["outcome"] = "pending"
     return entry
 
 

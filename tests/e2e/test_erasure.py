@@ -16,6 +16,7 @@ from azure.identity import ManagedIdentityCredential
 from devtools.amlsim.fixture import demo_tenant
 from devtools.demo import container_client, status, submit, wait
 from devtools.stack import APP_CLIENT_ID
+from shared.core.matching import Subject
 from shared.core.model import DsrRequest, Task, WorkspaceRef, utcnow
 from shared.core.settings import Settings
 from shared.evidence import audit
@@ -667,3 +668,72 @@ def test_a_redelivered_message_after_a_lost_delete_answer_sends_no_second_delete
     state = "gone" if initial_status == 200 else "Deleting"
     assert entry["delete"]["note"] == f"sent before; workspace {state}"
     assert sim.deleted_workspaces()[arm_id]["state"] == "purged"
+
+
+def test_a_service_delete_whose_answer_was_lost_is_not_sent_again(stack, fresh, monkeypatch):
+    sim = fresh
+    sim.set_service_lro(initial_status=202, polls_in_progress=1, outcome="Succeeded", retry_after=1)
+    ws_id = workspace_id(sim, "mlw-prod-01")
+    ws = next(w for w in sim.tenant.workspaces.values() if w.arm_id == ws_id)
+    (service,) = sim.truth_by_workspace(PERSON)[ws_id]["services"]
+    person = sim.tenant.people[PERSON]
+    rt = runtime()
+    request = DsrRequest(
+        str(uuid.uuid4()),
+        "erasure",
+        Subject(person.object_id),
+        {"workspaces": [ws_id]},
+        utcnow(),
+        status="running",
+    )
+    rt.store.create_request(request)
+    task = Task(
+        request.id,
+        "ws-probe-erase",
+        "erase",
+        workspace=WorkspaceRef(ws.subscription_id, ws.resource_group, ws.name, ws.location),
+    )
+    rt.store.create_tasks([task])
+    # Given a worker that dies right after its service DELETE was answered (202), before it kept the answer
+    real = rt.aml.request
+
+    def dies_after_delete(method, url, **kwargs):
+        response = real(method, url, **kwargs)
+        if method == "DELETE":
+            raise RuntimeError("the worker died")
+        return response
+
+    monkeypatch.setattr(rt.aml, "request", dies_after_delete)
+    with pytest.raises(RuntimeError, match="died"):
+        dispatch.execute(rt, request.id, task.task_id)
+    monkeypatch.setattr(rt.aml, "request", real)
+
+    def service_deletes():
+        return [e for e in deletes(sim) if "/services/" in e["path"]]
+
+    assert len(service_deletes()) == 1
+
+    def redeliver():
+        stored = rt.store.get_task(request.id, task.task_id)
+        assert stored is not None
+        stored.lease_until = utcnow() - dt.timedelta(minutes=1)
+        rt.store.update_task(stored)
+        return dispatch.execute(rt, request.id, task.task_id)
+
+    # When its message comes again while the service's deletion still runs: it reads the service, waits, and
+    # sends no second DELETE
+    assert redeliver() == "waiting"
+    assert len(service_deletes()) == 1
+    # And once the deletion has ended (the simulator advances an operation when it is polled), the next delivery
+    # finds the service gone and records it deleted, still with one DELETE sent
+    [op] = [o for o in sim.snapshot()["serviceOperations"] if o["service"] == service]
+    [sent] = service_deletes()
+    workspace_path = sent["path"].split("/services/")[0]
+    for _ in range(3):
+        rt.aml.request("GET", f"{sim.base_url}/{sent['host']}{workspace_path}/operations/{op['id']}")
+    redeliver()
+    stored = rt.store.get_task(request.id, task.task_id)
+    assert stored is not None
+    assert "sending" not in stored.checkpoint
+    assert len(service_deletes()) == 1
+    assert service not in sim.truth(PERSON)["services"]

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # A path segment that only a command makes: installed environments, caches, build output.
 GENERATED = re.compile(
-    r"(^|/)(\.venv|venv|node_modules|\.local|__pycache__|\.pytest_cache|\.mypy_cache|\.ruff_cache"
+    r"(^|/)(\.venv|venv|node_modules|\.local|__pycache__|\.pytest_cache|\.mypy_cache|\.ruff_cache|\.schemathesis"
     r"|\.python_packages|[^/]+\.egg-info|build|dist)(/|$)|\.pyc$"
 )
 
@@ -45,6 +45,7 @@ def test_the_pattern_recognises_what_a_command_leaves() -> None:
         ".local/iac-venv/x",
         "dsr.egg-info/PKG-INFO",
         ".mypy_cache/3.11/x.json",
+        ".schemathesis/default/cache/entries.jsonl",
     ]
     written = [
         "shared/storage/store.py",
