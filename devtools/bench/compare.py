@@ -23,6 +23,7 @@ from devtools.amlsim import large_tenant
 from devtools.bench import harness
 from devtools.bench.baseline import SequentialExporter
 from devtools.bench.harness import log
+from devtools.package_check import expected_export
 from devtools.stack import ROOT, LocalStack
 
 LATENCY_MS = 20
@@ -194,7 +195,10 @@ def run(out_dir: Path, quick: bool = False) -> dict[str, Any]:
         product_wall_s = statistics.median(product_runs)
 
         log("Part 1: checking the product's package against the simulator's ground truth")
-        truth = {family: set(ids) for family, ids in stack.simulator.reachable(SUBJECT).items() if ids}
+        # What the contract lets a faithful export find, v1 and v2 (the large tenant's v2 view of datastores and
+        # computes names her); the sequential client follows the published (v1) procedure only, so the two are
+        # compared on the v1 families.
+        truth = {family: set(ids) for family, ids in expected_export(stack.simulator, SUBJECT).items() if ids}
         product_ids, checks = harness.package_ids(stack, product["request_id"])
 
         log(f"Part 1: the sequential client, one call after another ({product['calls']} calls x >= 20 ms)")
@@ -227,7 +231,10 @@ def run(out_dir: Path, quick: bool = False) -> dict[str, Any]:
             "ratio": round(baseline.wall_s / product_wall_s, 1),
             "records_product": sum(len(v) for v in product_ids.values()),
             "records_baseline": sum(len(v) for v in baseline.ids.values()),
-            "product_vs_baseline": harness.compare_ids(product_ids, baseline.ids),
+            "product_vs_baseline": harness.compare_ids(
+                {family: ids for family, ids in product_ids.items() if not family.startswith("v2:")},
+                baseline.ids,
+            ),
             "product_vs_truth": harness.compare_ids(product_ids, truth),
             "baseline_vs_truth": harness.compare_ids(baseline.ids, truth),
             "package_checks": checks,
