@@ -442,6 +442,22 @@ def runtime() -> Runtime:
     return rt
 
 
+def run_dying_after_its_delete(rt: Runtime, monkeypatch, task: Task) -> None:
+    """Run `task` on a worker that dies right after its DELETE was answered, before it kept the answer."""
+    real = rt.aml.request
+
+    def dies_after_delete(method, url, **kwargs):
+        response = real(method, url, **kwargs)
+        if method == "DELETE":
+            raise RuntimeError("the worker died")
+        return response
+
+    monkeypatch.setattr(rt.aml, "request", dies_after_delete)
+    with pytest.raises(RuntimeError, match="died"):
+        dispatch.execute(rt, task.request_id, task.task_id)
+    monkeypatch.setattr(rt.aml, "request", real)
+
+
 def workspace_erasure(arm_id: str, status: str) -> DsrRequest:
     """A stored-request shape of an approved whole-workspace erasure, for tests that drive its task by hand."""
     return DsrRequest(
@@ -619,18 +635,7 @@ def test_a_redelivered_message_after_a_lost_delete_answer_sends_no_second_delete
     )
     rt.store.create_tasks([task])
     # Given a worker that dies right after the DELETE was answered, before it saved anything
-    real = rt.aml.request
-
-    def dies_after_delete(method, url, **kwargs):
-        response = real(method, url, **kwargs)
-        if method == "DELETE":
-            raise RuntimeError("the worker died")
-        return response
-
-    monkeypatch.setattr(rt.aml, "request", dies_after_delete)
-    with pytest.raises(RuntimeError, match="died"):
-        dispatch.execute(rt, request.id, task.task_id)
-    monkeypatch.setattr(rt.aml, "request", real)
+    run_dying_after_its_delete(rt, monkeypatch, task)
     assert len(workspace_deletes(sim, arm_id)) == 1
     # When its message is delivered again (the lease has run out)
     stored = rt.store.get_task(request.id, task.task_id)
@@ -695,18 +700,7 @@ def test_a_service_delete_whose_answer_was_lost_is_not_sent_again(stack, fresh, 
     )
     rt.store.create_tasks([task])
     # Given a worker that dies right after its service DELETE was answered (202), before it kept the answer
-    real = rt.aml.request
-
-    def dies_after_delete(method, url, **kwargs):
-        response = real(method, url, **kwargs)
-        if method == "DELETE":
-            raise RuntimeError("the worker died")
-        return response
-
-    monkeypatch.setattr(rt.aml, "request", dies_after_delete)
-    with pytest.raises(RuntimeError, match="died"):
-        dispatch.execute(rt, request.id, task.task_id)
-    monkeypatch.setattr(rt.aml, "request", real)
+    run_dying_after_its_delete(rt, monkeypatch, task)
 
     def service_deletes():
         return [e for e in deletes(sim) if "/services/" in e["path"]]
