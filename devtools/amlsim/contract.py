@@ -320,20 +320,26 @@ CONTRACT: Final[dict[str, Contract]] = {
 def allowed(family: str, path: str) -> bool:
     """Whether `path` (dotted, `[]` for list elements) may carry an identity key in a `family` record: it is
     one of the row's identity paths, or a container on the way to one."""
-    paths = CONTRACT[family].identity
+    return allowed_in(CONTRACT[family].identity, path)
+
+
+def allowed_in(paths: tuple[str, ...], path: str) -> bool:
+    """Whether `path` is one of `paths` or a container on the way to one."""
     return path in paths or any(p.startswith(path + ".") or p.startswith(path + "[]") for p in paths)
 
 
-def identity_keys_at(record: object, prefix: str = "") -> list[str]:
-    """Every path in `record` whose last key is an identity key (values of null are still reported)."""
+def identity_keys_at(record: object, prefix: str = "", keys: frozenset[str] | None = None) -> list[str]:
+    """Every path in `record` whose last key is an identity key (`keys`, IDENTITY_KEYS by default; values of
+    null are still reported)."""
+    wanted = IDENTITY_KEYS if keys is None else keys
     found: list[str] = []
     if isinstance(record, dict):
         for key, value in record.items():
             path = f"{prefix}.{key}" if prefix else str(key)
-            if key in IDENTITY_KEYS:
+            if key in wanted:
                 found.append(path)
-            found.extend(identity_keys_at(value, path))
+            found.extend(identity_keys_at(value, path, wanted))
     elif isinstance(record, list):
         for item in record:
-            found.extend(identity_keys_at(item, prefix + "[]"))
+            found.extend(identity_keys_at(item, prefix + "[]", wanted))
     return found

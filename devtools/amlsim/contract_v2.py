@@ -23,7 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-from devtools.amlsim.contract import IDENTITY_KEYS
+from devtools.amlsim.contract import IDENTITY_KEYS, allowed_in
+from devtools.amlsim.contract import identity_keys_at as v1_identity_keys_at
 from devtools.amlsim.contract_http import ERRORS
 
 V2_API_VERSION: Final = "2026-07-01"
@@ -312,20 +313,9 @@ WORKSPACE_KINDS: Final = (
 
 def allowed(family: str, path: str) -> bool:
     """Whether `path` (dotted, `[]` for list elements) may carry an identity key in a `family` v2 record."""
-    paths = V2_CONTRACT[family].identity
-    return path in paths or any(p.startswith(path + ".") or p.startswith(path + "[]") for p in paths)
+    return allowed_in(V2_CONTRACT[family].identity, path)
 
 
 def identity_keys_at(record: object, prefix: str = "") -> list[str]:
     """Every path in `record` whose last key is a v2 identity key (null values included)."""
-    found: list[str] = []
-    if isinstance(record, dict):
-        for key, value in record.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
-            if key in V2_IDENTITY_KEYS:
-                found.append(path)
-            found.extend(identity_keys_at(value, path))
-    elif isinstance(record, list):
-        for item in record:
-            found.extend(identity_keys_at(item, prefix + "[]"))
-    return found
+    return v1_identity_keys_at(record, prefix, V2_IDENTITY_KEYS)
